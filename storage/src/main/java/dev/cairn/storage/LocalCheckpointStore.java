@@ -1,0 +1,366 @@
+package dev.cairn.storage;
+
+import java.io.EOFException;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.Stream;
+
+/**
+ * A store on a local or NFS-mounted file system.
+ *
+ * <ul>
+ *   <li>Writes go to a hidden temp file ({@code .name.RANDOM.tmp}) beside the target; a commit
+ *       fsyncs it, renames it over the key and fsyncs the directory.
+ *   <li>{@link #createIfAbsent} writes and fsyncs a temp file, then {@code link(2)}s it to the key,
+ *       which fails atomically when the key exists, and fsyncs the directory.
+ *   <li>Deletes remove directories that became empty, up to the root.
+ * </ul>
+ */
+final class LocalCheckpointStore implements CheckpointStore {
+    private static final String TMP_SUFFIX = ".tmp";
+
+    private final StorageUri uri;
+    private final Path root;
+
+    LocalCheckpointStore(StorageUri uri, Path root) {
+        this.uri = uri;
+        this.root = root;
+    }
+
+    @Override
+    public StorageUri uri() {
+        return uri;
+    }
+
+    private Path pathOf(String key) {
+        return root.resolve(Keys.check(key));
+    }
+
+    private static Path tempBeside(Path target) {
+        String name = "." + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + TMP_SUFFIX;
+        return target.resolveSibling(name);
+    }
+
+    private static boolean isTemp(Path p) {
+        String name = p.getFileName().toString();
+        return name.startsWith(".") && name.endsWith(TMP_SUFFIX);
+    }
+
+    private void createParents(Path target) throws IOException {
+        try {
+            Files.createDirectories(target.getParent());
+        } catch (IOException e) {
+            throw new StorageException("cannot create directory for " + uri.resolve(root.relativize(target).toString()) + ": " + e, e);
+        }
+    }
+
+    @Override
+    public ObjectWriter create(String key) throws IOException {
+        Path target = pathOf(key);
+        createParents(target);
+        Path temp = tempBeside(target);
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        } catch (NoSuchFileException e) {
+            // a concurrent delete pruned the parent between createDirectories and open
+            createParents(target);
+            channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        }
+        return new LocalWriter(key, target, temp, channel);
+    }
+
+    private final class LocalWriter extends ObjectWriter {
+        private final String key;
+        private final Path target;
+        private final Path temp;
+        private final FileChannel channel;
+        private long written;
+        private boolean committed;
+        private boolean closed;
+
+        LocalWriter(String key, Path target, Path temp, FileChannel channel) {
+            this.key = key;
+            this.target = target;
+            this.temp = temp;
+            this.channel = channel;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            if (closed) {
+                throw new IOException("writer of " + uri.resolve(key) + " is closed");
+            }
+            ByteBuffer buf = ByteBuffer.wrap(b, off, len);
+            try {
+                while (buf.hasRemaining()) {
+                    channel.write(buf);
+                }
+            } catch (IOException e) {
+                throw new StorageException("write to " + uri.resolve(key) + " failed: " + e, e);
+            }
+            written += len;
+        }
+
+        @Override
+        public void commit() throws IOException {
+            if (closed) {
+                throw new IOException("writer of " + uri.resolve(key) + " is closed");
+            }
+            try {
+                channel.force(true);
+                channel.close();
+                moveReplacing(temp, target);
+                fsyncDirectory(target.getParent());
+                committed = true;
+            } catch (IOException e) {
+                throw new StorageException("commit of " + uri.resolve(key) + " failed: " + e, e);
+            } finally {
+                close();
+            }
+        }
+
+        @Override
+        public long bytesWritten() {
+            return written;
+        }
+
+        @Override
+        public String key() {
+            return key;
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            channel.close();
+            if (!committed) {
+                Files.deleteIfExists(temp);
+            }
+        }
+    }
+
+    private static void moveReplacing(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    private static void fsyncDirectory(Path dir) throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException e) {
+            // some file systems cannot open directories; the rename itself is still atomic there
+            if (!(e instanceof java.nio.file.AccessDeniedException)) {
+                throw e;
+            }
+        }
+    }
+
+    @Override
+    public boolean createIfAbsent(String key, byte[] content) throws IOException {
+        Path target = pathOf(key);
+        createParents(target);
+        if (Files.exists(target)) {
+            return false;
+        }
+        Path temp = tempBeside(target);
+        try {
+            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                ByteBuffer buf = ByteBuffer.wrap(content);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            try {
+                // link(2) fails with EEXIST when the target exists: the atomic, no-replace step
+                Files.createLink(target, temp);
+            } catch (FileAlreadyExistsException e) {
+                return false;
+            } catch (UnsupportedOperationException e) {
+                // no hard links here; a move without REPLACE_EXISTING is the best this file system offers
+                try {
+                    Files.move(temp, target);
+                } catch (FileAlreadyExistsException e2) {
+                    return false;
+                }
+            }
+            fsyncDirectory(target.getParent());
+            return true;
+        } catch (IOException e) {
+            throw new StorageException("atomic create of " + uri.resolve(key) + " failed: " + e, e);
+        } finally {
+            Files.deleteIfExists(temp);
+        }
+    }
+
+    @Override
+    public InputStream read(String key, long offset, long length) throws IOException {
+        if (offset < 0 || length < 0) {
+            throw new IllegalArgumentException("bad range [" + offset + ", +" + length + ") of " + uri.resolve(key));
+        }
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(pathOf(key), StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(uri, key);
+        }
+        channel.position(offset);
+        return new RangeInputStream(Channels.newInputStream(channel), length, uri.resolve(key));
+    }
+
+    /** Reads exactly {@code length} bytes, failing with EOF if the object ends before. */
+    static final class RangeInputStream extends FilterInputStream {
+        private long remaining;
+        private final String name;
+
+        RangeInputStream(InputStream in, long length, String name) {
+            super(in);
+            this.remaining = length;
+            this.name = name;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (remaining == 0) {
+                return -1;
+            }
+            int n = super.read(b, off, (int) Math.min(len, remaining));
+            if (n < 0) {
+                throw new EOFException("range extends past the end of " + name + " (" + remaining + " bytes missing)");
+            }
+            remaining -= n;
+            return n;
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            long skipped = super.skip(Math.min(n, remaining));
+            remaining -= skipped;
+            return skipped;
+        }
+
+        @Override
+        public int available() throws IOException {
+            return (int) Math.min(super.available(), remaining);
+        }
+    }
+
+    @Override
+    public Optional<ObjectInfo> stat(String key) throws IOException {
+        Path p = pathOf(key);
+        try {
+            BasicFileAttributes attrs = Files.readAttributes(p, BasicFileAttributes.class);
+            if (!attrs.isRegularFile()) {
+                return Optional.empty();
+            }
+            return Optional.of(new ObjectInfo(key, attrs.size(), attrs.lastModifiedTime().toInstant()));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        }
+    }
+
+    @Override
+    public List<ObjectInfo> list(String prefix) throws IOException {
+        Keys.checkPrefix(prefix);
+        int slash = prefix.lastIndexOf('/');
+        Path dir = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        List<ObjectInfo> result = new ArrayList<>();
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                if (isTemp(p)) {
+                    continue;
+                }
+                String key = root.relativize(p).toString().replace('\\', '/');
+                if (!key.startsWith(prefix)) {
+                    continue;
+                }
+                try {
+                    BasicFileAttributes attrs = Files.readAttributes(p, BasicFileAttributes.class);
+                    if (attrs.isRegularFile()) {
+                        result.add(new ObjectInfo(key, attrs.size(), attrs.lastModifiedTime().toInstant()));
+                    }
+                } catch (NoSuchFileException e) {
+                    // deleted while listing
+                }
+            }
+        } catch (java.io.UncheckedIOException e) {
+            if (!(e.getCause() instanceof NoSuchFileException)) {
+                throw new StorageException("listing " + uri.resolve(prefix) + " failed: " + e.getCause(), e.getCause());
+            }
+        }
+        result.sort(Comparator.comparing(ObjectInfo::key));
+        return result;
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        Path p = pathOf(key);
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new StorageException("delete of " + uri.resolve(key) + " failed: " + e, e);
+        }
+        pruneEmptyParents(p.getParent());
+    }
+
+    private void pruneEmptyParents(Path dir) {
+        while (dir != null && !dir.equals(root) && dir.startsWith(root)) {
+            try {
+                Files.deleteIfExists(dir);
+            } catch (DirectoryNotEmptyException e) {
+                return;
+            } catch (IOException e) {
+                return;
+            }
+            dir = dir.getParent();
+        }
+    }
+
+    @Override
+    public void close() {}
+
+    @Override
+    public String toString() {
+        return "LocalCheckpointStore[" + uri + "]";
+    }
+}

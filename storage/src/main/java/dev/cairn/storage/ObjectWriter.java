@@ -1,0 +1,30 @@
+package dev.cairn.storage;
+
+import java.io.IOException;
+import java.io.OutputStream;
+
+/**
+ * A streaming write of one object. Nothing is visible at the key until {@link #commit()} returns;
+ * {@link #close()} without a commit discards what was written (deletes the temp file, aborts the
+ * multipart upload). Memory use is bounded by the backend's buffer or part size, never by the
+ * object's size.
+ */
+public abstract class ObjectWriter extends OutputStream {
+
+    /**
+     * Makes the object durable and visible at its key. When this returns, the bytes survive a crash
+     * of this process (fsync, hsync, or a completed multipart upload). Replaces an existing object
+     * at the key.
+     */
+    public abstract void commit() throws IOException;
+
+    /** Bytes written so far. */
+    public abstract long bytesWritten();
+
+    /** The key this writer writes. */
+    public abstract String key();
+
+    /** Discards the object unless {@link #commit()} succeeded. Idempotent. */
+    @Override
+    public abstract void close() throws IOException;
+}
