@@ -1,0 +1,95 @@
+package dev.cairn.cli;
+
+import dev.cairn.coordinator.Coordinator;
+import dev.cairn.coordinator.CoordinatorConfig;
+import dev.cairn.storage.StorageUri;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "coordinator", description = "Run the coordinator (the chief) of one training run until SIGTERM or SIGINT.")
+final class CoordinatorCommand implements Callable<Integer> {
+    @Mixin
+    StorageOption storage;
+
+    @Mixin
+    RetentionOptions retention;
+
+    @Option(names = "--world", required = true, paramLabel = "N", description = "Number of workers.")
+    int world;
+
+    @Option(names = "--run-id", paramLabel = "ID", description = "Run id the workers must present (default: the storage root's last path segment).")
+    String runId;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "7400", description = "Port to listen on; 0 picks a free one (default ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--port-file", paramLabel = "FILE", description = "Write the port listened on to FILE once serving.")
+    Path portFile;
+
+    @Option(names = "--save-every-steps", paramLabel = "K", defaultValue = "0", description = "Step policy: save at every multiple of K (0: off).")
+    long saveEverySteps;
+
+    @Option(names = "--save-every-seconds", paramLabel = "S", defaultValue = "0", description = "Time policy: save about every S seconds (0: off).")
+    long saveEverySeconds;
+
+    @Option(names = "--heartbeat-timeout-ms", defaultValue = "6000", description = "A worker silent this long is lost (default ${DEFAULT-VALUE}).")
+    long heartbeatTimeoutMs;
+
+    @Option(names = "--barrier-timeout-s", defaultValue = "60", description = "Abort a save whose barrier is not complete after this (default ${DEFAULT-VALUE}).")
+    long barrierTimeoutS;
+
+    @Option(names = "--upload-timeout-s", defaultValue = "1800", description = "Abort a save whose shards are not all durable after this (default ${DEFAULT-VALUE}).")
+    long uploadTimeoutS;
+
+    @Option(names = "--token", description = "Shared secret workers must present (default: \\$CAIRN_TOKEN or none).")
+    String token;
+
+    @Override
+    public Integer call() throws Exception {
+        StorageUri uri = StorageUri.parse(storage.storage);
+        if (port < 0 || port > 65535) {
+            throw new UserError("--port must be between 0 and 65535, was " + port);
+        }
+        String run = runId != null ? runId : defaultRunId(uri);
+        CoordinatorConfig config = CoordinatorConfig.builder(run, world, uri)
+                .saveEverySteps(saveEverySteps)
+                .saveEvery(Duration.ofSeconds(saveEverySeconds))
+                .heartbeatTimeout(Duration.ofMillis(heartbeatTimeoutMs))
+                .barrierTimeout(Duration.ofSeconds(barrierTimeoutS))
+                .uploadTimeout(Duration.ofSeconds(uploadTimeoutS))
+                .retention(retention.policy())
+                .token(token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))
+                .build();
+        Coordinator coordinator = Coordinator.start(config, host, port);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            coordinator.close();
+            stopped.countDown();
+        }, "cairn-coordinator-shutdown"));
+        if (portFile != null) {
+            Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
+            Files.writeString(tmp, Integer.toString(coordinator.port()), StandardCharsets.UTF_8);
+            Files.move(tmp, portFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }
+        System.out.printf("EVENT listening host=%s port=%d run=%s world=%d storage=%s%n", host, coordinator.port(), run, world, uri);
+        System.out.flush();
+        stopped.await();
+        return 0;
+    }
+
+    static String defaultRunId(StorageUri uri) {
+        String p = uri.path();
+        String last = p.substring(p.lastIndexOf('/') + 1);
+        return last.isEmpty() ? "default" : last;
+    }
+}

@@ -1,0 +1,92 @@
+package dev.cairn.cli;
+
+import dev.cairn.agent.AgentException;
+import dev.cairn.storage.InvalidStorageUriException;
+import dev.cairn.storage.ManifestException;
+import dev.cairn.storage.StorageUnavailableException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code cairn} command. Exit codes: 0 success; 1 a check failed (verify found corruption, the
+ * demo or a campaign saw a violation) or an unexpected error; 2 bad usage or bad input (the message
+ * names what was wrong; nothing was written).
+ */
+@Command(name = "cairn", mixinStandardHelpOptions = true, version = "cairn 0.1.0",
+        description = "Distributed checkpoint coordinator for multi-worker training.",
+        subcommands = {
+            CoordinatorCommand.class,
+            ListCommand.class,
+            ShowCommand.class,
+            VerifyCommand.class,
+            RestoreCommand.class,
+            GcCommand.class,
+            StatusCommand.class,
+            TriggerCommand.class,
+            DemoCommand.class,
+            ToyWorkerCommand.class,
+            CommandLine.HelpCommand.class
+        })
+public final class Main implements Runnable {
+    static final int EXIT_CHECK_FAILED = 1;
+    static final int EXIT_BAD_INPUT = 2;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required");
+    }
+
+    public static void main(String[] args) {
+        configureLogging(args);
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns its exit code (tests call this in-process). */
+    public static int execute(String... args) {
+        CommandLine cmd = new CommandLine(new Main());
+        cmd.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            String message = e.getMessage() == null ? e.toString() : e.getMessage();
+            if (isBadInput(e)) {
+                commandLine.getErr().println("cairn: error: " + message);
+                return EXIT_BAD_INPUT;
+            }
+            commandLine.getErr().println("cairn: failed: " + message);
+            if (System.getenv("CAIRN_DEBUG") != null) {
+                e.printStackTrace(commandLine.getErr());
+            }
+            return EXIT_CHECK_FAILED;
+        });
+        return cmd.execute(args);
+    }
+
+    static boolean isBadInput(Throwable e) {
+        return e instanceof UserError
+                || e instanceof InvalidStorageUriException
+                || e instanceof StorageUnavailableException
+                || e instanceof ManifestException
+                || e instanceof IllegalArgumentException
+                || (e instanceof AgentException a && a.badInput());
+    }
+
+    /** slf4j-simple reads its settings once, at the first logger: set them before anything logs. */
+    private static void configureLogging(String[] args) {
+        String level = System.getenv("CAIRN_LOG");
+        if (level == null) {
+            boolean server = args.length > 0 && (args[0].equals("coordinator") || args[0].equals("toy-worker"));
+            level = server ? "info" : "warn";
+            if (args.length > 0 && args[0].equals("demo")) {
+                level = "error";
+            }
+        }
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
+        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
+        System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "HH:mm:ss.SSS");
+        System.setProperty("org.slf4j.simpleLogger.showShortLogName", "true");
+        System.setProperty("org.slf4j.simpleLogger.log.io.grpc", "warn");
+        System.setProperty("org.slf4j.simpleLogger.log.io.netty", "warn");
+    }
+}

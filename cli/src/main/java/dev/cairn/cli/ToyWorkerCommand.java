@@ -1,0 +1,148 @@
+package dev.cairn.cli;
+
+import dev.cairn.agent.AgentConfig;
+import dev.cairn.agent.AgentHooks;
+import dev.cairn.agent.CairnAgent;
+import dev.cairn.agent.RestoredCheckpoint;
+import dev.cairn.agent.SaveAbortedException;
+import dev.cairn.agent.SaveHandle;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * A toy trainer on the agent library, for the demo, the integration tests and chaos campaigns.
+ * It reports what happens as {@code EVENT kind key=value ...} lines on stdout.
+ */
+@Command(name = "toy-worker", hidden = true, description = "Run a toy trainer whose state is a deterministic function of (worker, step).")
+final class ToyWorkerCommand implements Callable<Integer> {
+    @Option(names = "--coordinator", required = true, paramLabel = "HOST:PORT")
+    String coordinator;
+
+    @Option(names = "--run-id", required = true)
+    String runId;
+
+    @Option(names = "--index", required = true)
+    int index;
+
+    @Option(names = "--world", required = true)
+    int world;
+
+    @Option(names = "--steps", required = true, description = "Train until this step, then leave.")
+    long steps;
+
+    @Option(names = "--state-kib", defaultValue = "4096", description = "Bytes of state per worker, in KiB.")
+    int stateKib;
+
+    @Option(names = "--staging-mib", defaultValue = "64")
+    int stagingMib;
+
+    @Option(names = "--chunk-kib", defaultValue = "512")
+    int chunkKib;
+
+    @Option(names = "--step-millis", defaultValue = "0", description = "Simulated compute time per step.")
+    long stepMillis;
+
+    @Option(names = "--pause-at", paramLabel = "PHASE@STEP", description = "Block forever at this save phase (to be killed there).")
+    String pauseAt;
+
+    @Option(names = "--preemption-grace-s", defaultValue = "30")
+    long preemptionGraceS;
+
+    static synchronized void event(String kind, Object... kv) {
+        StringBuilder b = new StringBuilder("EVENT ").append(kind);
+        for (int i = 0; i + 1 < kv.length; i += 2) {
+            b.append(' ').append(kv[i]).append('=').append(kv[i + 1]);
+        }
+        System.out.println(b);
+        System.out.flush();
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        int stateBytes = stateKib * 1024;
+        AgentHooks hooks = pauseHooks();
+        AgentConfig config = AgentConfig.builder(coordinator, runId, index, world)
+                .stagingBytes((long) stagingMib << 20)
+                .chunkBytes(chunkKib << 10)
+                .hooks(hooks)
+                .build();
+        try (CairnAgent agent = CairnAgent.connect(config)) {
+            agent.installPreemptionHook(Duration.ofSeconds(preemptionGraceS));
+            long step = 0;
+            Optional<RestoredCheckpoint> restored = agent.restoreLatest();
+            if (restored.isPresent()) {
+                RestoredCheckpoint r = restored.get();
+                List<String> bad = ToyState.check(name -> r.entryNames().contains(name) ? Optional.of(r.read(name)) : Optional.empty(),
+                        index, r.step(), stateBytes);
+                if (!bad.isEmpty()) {
+                    event("restore-mismatch", "step", r.step(), "detail", bad.get(0).replace(' ', '_'));
+                    return 3;
+                }
+                step = r.step();
+                event("restored", "step", step, "worker", index);
+            } else {
+                event("restored", "step", "none", "worker", index);
+            }
+            while (step < steps) {
+                step++;
+                if (stepMillis > 0) {
+                    Thread.sleep(stepMillis);
+                }
+                if (agent.isSaveDue(step)) {
+                    long s = step;
+                    SaveHandle h = agent.save(step, snap -> ToyState.write(snap, index, s, stateBytes));
+                    event("saved", "step", step, "stallUs", h.stallMicros());
+                    h.committed().whenComplete((ok, err) -> {
+                        if (err == null) {
+                            event("committed", "step", s, "saveId", ok.saveId());
+                        } else {
+                            Throwable cause = err instanceof java.util.concurrent.CompletionException ? err.getCause() : err;
+                            String reason = cause instanceof SaveAbortedException a ? a.reason() : cause.getClass().getSimpleName();
+                            event("aborted", "step", s, "reason", reason);
+                        }
+                    });
+                }
+            }
+            event("trained", "step", step);
+        }
+        event("done", "worker", index);
+        return 0;
+    }
+
+    private AgentHooks pauseHooks() {
+        if (pauseAt == null) {
+            return AgentHooks.NONE;
+        }
+        String[] parts = pauseAt.split("@");
+        if (parts.length != 2) {
+            throw new UserError("--pause-at must be PHASE@STEP, was '" + pauseAt + "'");
+        }
+        AgentHooks.Phase phase;
+        long step;
+        try {
+            phase = AgentHooks.Phase.valueOf(parts[0].toUpperCase(Locale.ROOT));
+            step = Long.parseLong(parts[1]);
+        } catch (IllegalArgumentException e) {
+            throw new UserError("--pause-at must be PHASE@STEP with PHASE one of " + List.of(AgentHooks.Phase.values()) + ", was '" + pauseAt + "'");
+        }
+        return new AgentHooks() {
+            @Override
+            public void onPhase(Phase p, long s) {
+                if (p == phase && s == step) {
+                    event("paused", "phase", p, "step", s);
+                    try {
+                        new CountDownLatch(1).await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+        };
+    }
+}

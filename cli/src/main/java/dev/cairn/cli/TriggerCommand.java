@@ -1,0 +1,27 @@
+package dev.cairn.cli;
+
+import dev.cairn.proto.v1.TriggerSaveRequest;
+import io.grpc.StatusRuntimeException;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "trigger", description = "Ask a running coordinator to save now (at a step just ahead of the fastest worker).")
+final class TriggerCommand implements Callable<Integer> {
+    @Option(names = "--coordinator", required = true, paramLabel = "HOST:PORT")
+    String coordinator;
+
+    @Option(names = "--reason", defaultValue = "operator request")
+    String reason;
+
+    @Override
+    public Integer call() {
+        try (AdminClient client = new AdminClient(coordinator)) {
+            long step = client.stub.triggerSave(TriggerSaveRequest.newBuilder().setReason(reason).build()).getTargetStep();
+            System.out.printf("workers will save at step %d%n", step);
+            return 0;
+        } catch (StatusRuntimeException e) {
+            throw new UserError("coordinator " + coordinator + ": " + e.getStatus().getCode() + " " + e.getStatus().getDescription());
+        }
+    }
+}

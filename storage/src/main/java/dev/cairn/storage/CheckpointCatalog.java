@@ -1,0 +1,315 @@
+package dev.cairn.storage;
+
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+import java.util.zip.CRC32C;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The checkpoints of one storage root: listing, reading, committing and deleting manifests, and
+ * reading and verifying the entries they index. Stateless; every call goes to the store.
+ */
+public final class CheckpointCatalog {
+    private static final Logger LOG = LoggerFactory.getLogger(CheckpointCatalog.class);
+    private static final int BUFFER = 1 << 20;
+
+    private final CheckpointStore store;
+
+    public CheckpointCatalog(CheckpointStore store) {
+        this.store = store;
+    }
+
+    public CheckpointStore store() {
+        return store;
+    }
+
+    /** Steps that have a manifest, ascending. Lists names only; reads no manifest. */
+    public List<Long> steps() throws IOException {
+        List<Long> steps = new ArrayList<>();
+        for (ObjectInfo o : store.list(Layout.MANIFESTS)) {
+            Layout.stepOfManifestKey(o.key()).ifPresent(steps::add);
+        }
+        return steps;
+    }
+
+    /**
+     * Reads and validates the manifest of {@code step}.
+     *
+     * @throws NoSuchObjectException when the step has no manifest
+     * @throws ManifestException when the manifest is corrupt or of an unknown version
+     */
+    public Manifest read(long step) throws IOException {
+        String key = Layout.manifestKey(step);
+        return ManifestCodec.decode(store.readAll(key), store.uri().resolve(key));
+    }
+
+    /**
+     * The newest checkpoint. Uses the LATEST hint and lists only manifests after it, so the cost
+     * does not grow with the number of checkpoints kept on stores that can list from a key.
+     *
+     * @throws ManifestException when the newest manifest does not validate: it is reported, never
+     *     skipped silently (use {@link #latestValid} to fall back explicitly)
+     */
+    public Optional<Manifest> latest() throws IOException {
+        Optional<Long> step = latestStep();
+        return step.isEmpty() ? Optional.empty() : Optional.of(read(step.get()));
+    }
+
+    /** The newest committed step by manifest name (no manifest is read). */
+    public Optional<Long> latestStep() throws IOException {
+        Optional<Long> hinted = readHint();
+        if (hinted.isPresent() && store.stat(Layout.manifestKey(hinted.get())).isPresent()) {
+            long newest = hinted.get();
+            for (ObjectInfo o : store.listAfter(Layout.MANIFESTS, Layout.manifestKey(hinted.get()))) {
+                newest = Math.max(newest, Layout.stepOfManifestKey(o.key()).orElse(newest));
+            }
+            return Optional.of(newest);
+        }
+        List<Long> steps = steps();
+        return steps.isEmpty() ? Optional.empty() : Optional.of(steps.get(steps.size() - 1));
+    }
+
+    /**
+     * The newest checkpoint whose manifest validates; each manifest that does not is passed to
+     * {@code onCorrupt} (to be logged or shown) and skipped.
+     */
+    public Optional<Manifest> latestValid(Consumer<ManifestException> onCorrupt) throws IOException {
+        List<Long> steps = steps();
+        for (int i = steps.size() - 1; i >= 0; i--) {
+            try {
+                return Optional.of(read(steps.get(i)));
+            } catch (ManifestException e) {
+                onCorrupt.accept(e);
+            } catch (NoSuchObjectException e) {
+                // deleted by retention between list and read
+            }
+        }
+        return Optional.empty();
+    }
+
+    private Optional<Long> readHint() {
+        try {
+            if (store.stat(Layout.LATEST).isEmpty()) {
+                return Optional.empty();
+            }
+            String text = new String(store.readAll(Layout.LATEST), StandardCharsets.UTF_8).trim();
+            return Optional.of(Long.parseLong(text));
+        } catch (IOException | NumberFormatException e) {
+            LOG.warn("ignoring unreadable LATEST hint in {}: {}", store.uri(), e.toString());
+            return Optional.empty();
+        }
+    }
+
+    /** Outcome of a commit. */
+    public enum CommitOutcome {
+        /** This call created the manifest: the checkpoint exists. */
+        COMMITTED,
+        /** A manifest for the step already existed; this call changed nothing. */
+        ALREADY_EXISTS
+    }
+
+    /**
+     * Commits a checkpoint: one atomic create-if-absent of its manifest. Nothing after that can fail
+     * the commit; the LATEST hint is updated best-effort.
+     *
+     * @throws CommitStateUnknownException when the store cannot tell whether the manifest was
+     *     written; the caller must not delete the save's objects
+     */
+    public CommitOutcome commit(Manifest manifest) throws IOException {
+        String key = Layout.manifestKey(manifest.step());
+        if (!store.createIfAbsent(key, ManifestCodec.encode(manifest))) {
+            return CommitOutcome.ALREADY_EXISTS;
+        }
+        updateHint(manifest.step());
+        return CommitOutcome.COMMITTED;
+    }
+
+    /** Points the LATEST hint at {@code step} (best effort: failures are logged). */
+    public void updateHint(long step) {
+        try {
+            store.write(Layout.LATEST, Long.toString(step).getBytes(StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            LOG.warn("could not update LATEST hint of {} to step {}: {}", store.uri(), step, e.toString());
+        }
+    }
+
+    /**
+     * Deletes a checkpoint: the manifest first (from then on the checkpoint does not exist), then
+     * the objects of its save attempt.
+     */
+    public void delete(Manifest manifest) throws IOException {
+        store.delete(Layout.manifestKey(manifest.step()));
+        deleteAttempt(manifest.saveId());
+    }
+
+    /** Deletes every object of a save attempt; returns how many there were. */
+    public int deleteAttempt(String saveId) throws IOException {
+        List<String> keys = store.list(Layout.dataPrefix(saveId)).stream().map(ObjectInfo::key).toList();
+        store.deleteAll(keys);
+        return keys.size();
+    }
+
+    /** Save ids that have objects under {@code data/}, ascending. */
+    public Set<String> attemptIds() throws IOException {
+        Set<String> ids = new TreeSet<>();
+        for (ObjectInfo o : store.list(Layout.DATA)) {
+            Layout.saveIdOfDataKey(o.key()).ifPresent(ids::add);
+        }
+        return ids;
+    }
+
+    /** The objects of one save attempt. */
+    public List<ObjectInfo> attemptObjects(String saveId) throws IOException {
+        return store.list(Layout.dataPrefix(saveId));
+    }
+
+    /**
+     * Opens one entry with a ranged read. The stream checks the entry's CRC32C when it reaches the
+     * end and throws {@link CorruptObjectException} naming the object if it does not match.
+     */
+    public InputStream openEntry(Manifest manifest, Manifest.EntryRef entry) throws IOException {
+        Manifest.ShardRef shard = manifest.shard(entry.worker());
+        if (entry.length() == 0) {
+            return InputStream.nullInputStream();
+        }
+        String what = "entry '" + entry.name() + "' of worker " + entry.worker() + " in " + store.uri().resolve(shard.objectKey());
+        return new CheckedInputStream(store.read(shard.objectKey(), entry.offset(), entry.length()), entry.crc32c(), entry.length(), what);
+    }
+
+    /** Reads one entry whole (checked). */
+    public byte[] readEntry(Manifest manifest, Manifest.EntryRef entry) throws IOException {
+        if (entry.length() > Integer.MAX_VALUE - 16) {
+            throw new StorageException("entry '" + entry.name() + "' is too large for one array; use openEntry");
+        }
+        try (InputStream in = openEntry(manifest, entry)) {
+            return in.readNBytes((int) entry.length());
+        }
+    }
+
+    /** Checks the CRC when the last byte of the range has been read. */
+    private static final class CheckedInputStream extends FilterInputStream {
+        private final CRC32C crc = new CRC32C();
+        private final int expected;
+        private final String what;
+        private long remaining;
+
+        CheckedInputStream(InputStream in, int expected, long length, String what) {
+            super(in);
+            this.expected = expected;
+            this.remaining = length;
+            this.what = what;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (remaining == 0) {
+                return -1;
+            }
+            int n = super.read(b, off, (int) Math.min(len, remaining));
+            if (n < 0) {
+                throw new CorruptObjectException(what + " is truncated: " + remaining + " bytes missing");
+            }
+            crc.update(b, off, n);
+            remaining -= n;
+            if (remaining == 0 && (int) crc.getValue() != expected) {
+                throw new CorruptObjectException(what + " fails its checksum (expected crc32c " + ManifestCodec.hex(expected)
+                        + ", read " + ManifestCodec.hex((int) crc.getValue()) + ")");
+            }
+            return n;
+        }
+
+        @Override
+        public long skip(long n) {
+            throw new UnsupportedOperationException("checked entry streams are read, not skipped");
+        }
+    }
+
+    /**
+     * Reads every object of a checkpoint and checks its length, its CRC32C and every entry's CRC32C.
+     *
+     * @return one line per problem, each naming the object; empty when everything matches
+     */
+    public List<String> verify(Manifest manifest) throws IOException {
+        List<String> problems = new ArrayList<>();
+        for (Manifest.ShardRef shard : manifest.shards()) {
+            if (shard.objectKey() == null) {
+                continue;
+            }
+            String uri = store.uri().resolve(shard.objectKey());
+            Optional<ObjectInfo> info = store.stat(shard.objectKey());
+            if (info.isEmpty()) {
+                problems.add("missing object " + uri + " (shard of worker " + shard.worker() + ")");
+                continue;
+            }
+            if (info.get().length() != shard.length()) {
+                problems.add("object " + uri + " has " + info.get().length() + " bytes, manifest says " + shard.length());
+                continue;
+            }
+            List<Manifest.EntryRef> entries = manifest.entries().stream()
+                    .filter(e -> e.worker() == shard.worker())
+                    .sorted(Comparator.comparingLong(Manifest.EntryRef::offset))
+                    .toList();
+            verifyObject(shard, entries, uri, problems);
+        }
+        return problems;
+    }
+
+    private void verifyObject(Manifest.ShardRef shard, List<Manifest.EntryRef> entries, String uri, List<String> problems) throws IOException {
+        CRC32C whole = new CRC32C();
+        CRC32C[] perEntry = new CRC32C[entries.size()];
+        for (int i = 0; i < perEntry.length; i++) {
+            perEntry[i] = new CRC32C();
+        }
+        byte[] buf = new byte[BUFFER];
+        long pos = 0;
+        int first = 0;
+        try (InputStream in = store.read(shard.objectKey(), 0, shard.length())) {
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                whole.update(buf, 0, n);
+                long end = pos + n;
+                for (int i = first; i < entries.size() && entries.get(i).offset() < end; i++) {
+                    Manifest.EntryRef e = entries.get(i);
+                    long from = Math.max(pos, e.offset());
+                    long to = Math.min(end, e.offset() + e.length());
+                    if (to > from) {
+                        perEntry[i].update(buf, (int) (from - pos), (int) (to - from));
+                    }
+                }
+                while (first < entries.size() && entries.get(first).offset() + entries.get(first).length() <= end) {
+                    first++;
+                }
+                pos = end;
+            }
+        } catch (java.io.EOFException e) {
+            problems.add("object " + uri + " is truncated at byte " + pos);
+            return;
+        }
+        if ((int) whole.getValue() != shard.crc32c()) {
+            problems.add("object " + uri + " fails its checksum (expected crc32c " + ManifestCodec.hex(shard.crc32c())
+                    + ", read " + ManifestCodec.hex((int) whole.getValue()) + ")");
+        }
+        for (int i = 0; i < entries.size(); i++) {
+            Manifest.EntryRef e = entries.get(i);
+            if ((int) perEntry[i].getValue() != e.crc32c()) {
+                problems.add("entry '" + e.name() + "' in " + uri + " fails its checksum");
+            }
+        }
+    }
+}

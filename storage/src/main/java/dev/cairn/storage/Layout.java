@@ -1,0 +1,83 @@
+package dev.cairn.storage;
+
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Where things live below a storage root:
+ *
+ * <pre>
+ *   manifests/00000000000000000100.json   the commit point of step 100 (create-if-absent)
+ *   data/100-3f9a0c1e/shard-00000.bin      worker 0's shard of save attempt 100-3f9a0c1e
+ *   LATEST                                 hint: the newest committed step (best effort)
+ * </pre>
+ *
+ * A save id is {@code <step>-<8 hex>}: one per attempt, so a retried save never writes over an
+ * aborted attempt's objects, and every attempt's objects share one prefix that can be swept.
+ */
+public final class Layout {
+    public static final String MANIFESTS = "manifests/";
+    public static final String DATA = "data/";
+    public static final String LATEST = "LATEST";
+
+    private static final Pattern MANIFEST_KEY = Pattern.compile("manifests/(\\d{20})\\.json");
+    private static final Pattern SAVE_ID = Pattern.compile("(\\d{1,19})-([0-9a-f]{8})");
+
+    private Layout() {}
+
+    public static String manifestKey(long step) {
+        if (step < 0) {
+            throw new IllegalArgumentException("negative step " + step);
+        }
+        return String.format(Locale.ROOT, "manifests/%020d.json", step);
+    }
+
+    /** The step a manifest key names, or empty for any other key. */
+    public static Optional<Long> stepOfManifestKey(String key) {
+        Matcher m = MANIFEST_KEY.matcher(key);
+        return m.matches() ? Optional.of(Long.parseLong(m.group(1))) : Optional.empty();
+    }
+
+    public static String newSaveId(long step) {
+        return String.format(Locale.ROOT, "%d-%08x", step, ThreadLocalRandom.current().nextInt());
+    }
+
+    public static boolean isSaveId(String saveId) {
+        return SAVE_ID.matcher(saveId).matches();
+    }
+
+    public static long stepOfSaveId(String saveId) {
+        Matcher m = SAVE_ID.matcher(saveId);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("not a save id: '" + saveId + "'");
+        }
+        return Long.parseLong(m.group(1));
+    }
+
+    public static String dataPrefix(String saveId) {
+        if (!isSaveId(saveId)) {
+            throw new IllegalArgumentException("not a save id: '" + saveId + "'");
+        }
+        return DATA + saveId + "/";
+    }
+
+    public static String shardKey(String saveId, int worker) {
+        return dataPrefix(saveId) + String.format(Locale.ROOT, "shard-%05d.bin", worker);
+    }
+
+    /** The save id of a key below {@code data/}, or empty. */
+    public static Optional<String> saveIdOfDataKey(String key) {
+        if (!key.startsWith(DATA)) {
+            return Optional.empty();
+        }
+        int slash = key.indexOf('/', DATA.length());
+        if (slash < 0) {
+            return Optional.empty();
+        }
+        String id = key.substring(DATA.length(), slash);
+        return isSaveId(id) ? Optional.of(id) : Optional.empty();
+    }
+}

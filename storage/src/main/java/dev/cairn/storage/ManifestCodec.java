@@ -1,0 +1,269 @@
+package dev.cairn.storage;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.zip.CRC32C;
+
+/**
+ * JSON form of a {@link Manifest}. The document carries its format version and a checksum:
+ * {@code "checksum": "crc32c:xxxxxxxx"} over the compact JSON of the document without the checksum
+ * field, in document order. Decoding checks the version first (an unknown version is refused
+ * whatever its checksum), then the checksum, then every field and cross-reference.
+ */
+public final class ManifestCodec {
+    public static final int FORMAT_VERSION = 1;
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static final ObjectMapper PRETTY = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private ManifestCodec() {}
+
+    public static byte[] encode(Manifest m) {
+        ObjectNode root = MAPPER.createObjectNode();
+        root.put("formatVersion", m.formatVersion());
+        root.put("runId", m.runId());
+        root.put("step", m.step());
+        root.put("saveId", m.saveId());
+        root.put("createdAt", m.createdAt().toString());
+        root.put("worldSize", m.worldSize());
+        ArrayNode shards = root.putArray("shards");
+        for (Manifest.ShardRef s : m.shards()) {
+            ObjectNode n = shards.addObject();
+            n.put("worker", s.worker());
+            if (s.objectKey() == null) {
+                n.putNull("object");
+            } else {
+                n.put("object", s.objectKey());
+            }
+            n.put("length", s.length());
+            n.put("crc32c", hex(s.crc32c()));
+        }
+        ArrayNode entries = root.putArray("entries");
+        for (Manifest.EntryRef e : m.entries()) {
+            ObjectNode n = entries.addObject();
+            n.put("name", e.name());
+            n.put("worker", e.worker());
+            n.put("offset", e.offset());
+            n.put("length", e.length());
+            n.put("crc32c", hex(e.crc32c()));
+            if (e.replicated()) {
+                n.put("replicated", true);
+            }
+        }
+        root.set("metadata", MAPPER.valueToTree(m.metadata()));
+        try {
+            root.put("checksum", "crc32c:" + hex(checksum(root)));
+            return PRETTY.writeValueAsBytes(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot encode manifest of step " + m.step(), e);
+        }
+    }
+
+    private static int checksum(ObjectNode withoutChecksum) throws JsonProcessingException {
+        CRC32C crc = new CRC32C();
+        crc.update(MAPPER.writeValueAsBytes(withoutChecksum));
+        return (int) crc.getValue();
+    }
+
+    public static String hex(int crc) {
+        return String.format(Locale.ROOT, "%08x", crc);
+    }
+
+    /**
+     * Decodes and validates a manifest.
+     *
+     * @param source names the manifest in error messages (its URI)
+     * @throws ManifestException naming {@code source} when the manifest is corrupt, of an unknown
+     *     version, or inconsistent
+     */
+    public static Manifest decode(byte[] bytes, String source) throws ManifestException {
+        JsonNode parsed;
+        try {
+            parsed = MAPPER.readTree(bytes);
+        } catch (IOException e) {
+            throw new ManifestException("manifest " + source + " is not valid JSON (corrupt or truncated): " + firstLine(e.getMessage()));
+        }
+        if (parsed == null || !parsed.isObject()) {
+            throw new ManifestException("manifest " + source + " is not a JSON object (corrupt)");
+        }
+        ObjectNode root = (ObjectNode) parsed;
+        JsonNode version = root.get("formatVersion");
+        if (version == null || !version.canConvertToInt()) {
+            throw new ManifestException("manifest " + source + " has no formatVersion (corrupt)");
+        }
+        if (version.asInt() != FORMAT_VERSION) {
+            throw new ManifestException("manifest " + source + " has unsupported format version " + version.asText()
+                    + "; this cairn reads version " + FORMAT_VERSION);
+        }
+        JsonNode checksum = root.remove("checksum");
+        if (checksum == null || !checksum.isTextual()) {
+            throw new ManifestException("manifest " + source + " has no checksum (corrupt)");
+        }
+        String actual;
+        try {
+            actual = "crc32c:" + hex(checksum(root));
+        } catch (JsonProcessingException e) {
+            throw new ManifestException("manifest " + source + " cannot be re-encoded: " + e.getMessage());
+        }
+        if (!actual.equals(checksum.asText())) {
+            throw new ManifestException("manifest " + source + " fails its checksum (stored " + checksum.asText() + ", computed " + actual + "): corrupt");
+        }
+        try {
+            return validate(toManifest(root), source);
+        } catch (RuntimeException e) {
+            throw new ManifestException("manifest " + source + " is inconsistent: " + e.getMessage());
+        }
+    }
+
+    private static Manifest toManifest(ObjectNode root) {
+        List<Manifest.ShardRef> shards = new ArrayList<>();
+        for (JsonNode n : array(root, "shards")) {
+            JsonNode object = n.get("object");
+            shards.add(new Manifest.ShardRef(
+                    integer(n, "worker"),
+                    object == null || object.isNull() ? null : Keys.check(object.asText()),
+                    longValue(n, "length"),
+                    crc(n)));
+        }
+        List<Manifest.EntryRef> entries = new ArrayList<>();
+        for (JsonNode n : array(root, "entries")) {
+            entries.add(new Manifest.EntryRef(
+                    EntryNames.check(text(n, "name")),
+                    integer(n, "worker"),
+                    longValue(n, "offset"),
+                    longValue(n, "length"),
+                    crc(n),
+                    n.path("replicated").asBoolean(false)));
+        }
+        Map<String, Object> metadata = new LinkedHashMap<>();
+        JsonNode meta = root.path("metadata");
+        for (Iterator<Map.Entry<String, JsonNode>> it = meta.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> f = it.next();
+            JsonNode v = f.getValue();
+            Object value;
+            if (v.isIntegralNumber()) {
+                value = v.asLong();
+            } else if (v.isNumber()) {
+                value = v.asDouble();
+            } else if (v.isBoolean()) {
+                value = v.asBoolean();
+            } else {
+                value = v.asText();
+            }
+            metadata.put(f.getKey(), value);
+        }
+        Instant createdAt;
+        try {
+            createdAt = Instant.parse(text(root, "createdAt"));
+        } catch (DateTimeParseException e) {
+            throw new IllegalArgumentException("createdAt is not an ISO-8601 instant");
+        }
+        return new Manifest(integer(root, "formatVersion"), text(root, "runId"), longValue(root, "step"),
+                text(root, "saveId"), createdAt, integer(root, "worldSize"), shards, entries, metadata);
+    }
+
+    private static Manifest validate(Manifest m, String source) {
+        if (m.step() < 0) {
+            throw new IllegalArgumentException("negative step " + m.step());
+        }
+        if (!Layout.isSaveId(m.saveId()) || Layout.stepOfSaveId(m.saveId()) != m.step()) {
+            throw new IllegalArgumentException("save id '" + m.saveId() + "' does not belong to step " + m.step());
+        }
+        if (m.worldSize() < 1) {
+            throw new IllegalArgumentException("world size " + m.worldSize());
+        }
+        Map<Integer, Manifest.ShardRef> byWorker = new LinkedHashMap<>();
+        for (Manifest.ShardRef s : m.shards()) {
+            if (s.worker() < 0 || s.worker() >= m.worldSize()) {
+                throw new IllegalArgumentException("shard of worker " + s.worker() + " outside world size " + m.worldSize());
+            }
+            if (byWorker.put(s.worker(), s) != null) {
+                throw new IllegalArgumentException("two shards of worker " + s.worker());
+            }
+            if (s.length() < 0 || (s.objectKey() == null && s.length() != 0)) {
+                throw new IllegalArgumentException("shard of worker " + s.worker() + " has a bad length or no object");
+            }
+        }
+        if (byWorker.size() != m.worldSize()) {
+            throw new IllegalArgumentException(byWorker.size() + " shards for world size " + m.worldSize());
+        }
+        Set<String> seen = new HashSet<>();
+        for (Manifest.EntryRef e : m.entries()) {
+            Manifest.ShardRef s = byWorker.get(e.worker());
+            if (s == null) {
+                throw new IllegalArgumentException("entry '" + e.name() + "' names worker " + e.worker() + " which has no shard");
+            }
+            if (e.offset() < 0 || e.length() < 0 || e.offset() + e.length() > s.length()) {
+                throw new IllegalArgumentException("entry '" + e.name() + "' [" + e.offset() + ", +" + e.length()
+                        + ") lies outside the shard of worker " + e.worker() + " (" + s.length() + " bytes)");
+            }
+            String id = e.replicated() ? "r/" + e.name() : e.worker() + "/" + e.name();
+            if (!seen.add(id)) {
+                throw new IllegalArgumentException("entry '" + e.name() + "' appears twice for worker " + e.worker());
+            }
+        }
+        return m;
+    }
+
+    private static Iterable<JsonNode> array(JsonNode n, String field) {
+        JsonNode a = n.get(field);
+        if (a == null || !a.isArray()) {
+            throw new IllegalArgumentException("missing array '" + field + "'");
+        }
+        return a;
+    }
+
+    private static String text(JsonNode n, String field) {
+        JsonNode v = n.get(field);
+        if (v == null || !v.isTextual()) {
+            throw new IllegalArgumentException("missing text field '" + field + "'");
+        }
+        return v.asText();
+    }
+
+    private static long longValue(JsonNode n, String field) {
+        JsonNode v = n.get(field);
+        if (v == null || !v.isIntegralNumber()) {
+            throw new IllegalArgumentException("missing integer field '" + field + "'");
+        }
+        return v.asLong();
+    }
+
+    private static int integer(JsonNode n, String field) {
+        long v = longValue(n, field);
+        if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("field '" + field + "' out of range");
+        }
+        return (int) v;
+    }
+
+    private static int crc(JsonNode n) {
+        String v = text(n, "crc32c");
+        if (!v.matches("[0-9a-f]{8}")) {
+            throw new IllegalArgumentException("crc32c '" + v + "' is not 8 hex digits");
+        }
+        return (int) Long.parseLong(v, 16);
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}

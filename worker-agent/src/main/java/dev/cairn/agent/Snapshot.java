@@ -1,0 +1,41 @@
+package dev.cairn.agent;
+
+import java.nio.ByteBuffer;
+
+/**
+ * What a trainer hands to {@link CairnAgent#save}: named entries, copied into staging memory the
+ * moment they are put, so the trainer may change its state as soon as {@code save} returns.
+ *
+ * <p>Names follow {@link dev.cairn.storage.EntryNames}: relative '/'-separated paths such as
+ * {@code model/dense_1/kernel}; an invalid or repeated name throws {@link IllegalArgumentException}
+ * and aborts the save. Entries put with {@code putReplicated} are identical on every worker
+ * (mirrored variables) and are stored once, by the worker the coordinator picks.
+ */
+public interface Snapshot {
+
+    /** Copies a sharded entry (this worker's own). */
+    void put(String name, byte[] bytes, int offset, int length);
+
+    default void put(String name, byte[] bytes) {
+        put(name, bytes, 0, bytes.length);
+    }
+
+    /** Copies the buffer's remaining bytes; its position is not changed. */
+    void put(String name, ByteBuffer buffer);
+
+    /** Copies an entry that is the same on every worker. */
+    void putReplicated(String name, byte[] bytes, int offset, int length);
+
+    default void putReplicated(String name, byte[] bytes) {
+        putReplicated(name, bytes, 0, bytes.length);
+    }
+
+    /** Copies a replicated entry from the buffer's remaining bytes; its position is not changed. */
+    void putReplicated(String name, ByteBuffer buffer);
+
+    /**
+     * Records user metadata (epoch, loss, accuracy) in the manifest: a String, Number or Boolean.
+     * Retention can keep the best checkpoints by a numeric metadata key.
+     */
+    void metadata(String key, Object value);
+}

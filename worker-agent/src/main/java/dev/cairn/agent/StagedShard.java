@@ -1,0 +1,167 @@
+package dev.cairn.agent;
+
+import dev.cairn.storage.EntryNames;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * One save's snapshot on its way from the trainer to storage: the trainer appends entries (copying
+ * their bytes into staging chunks), the uploader takes filled chunks in order as soon as they are
+ * full. Entries are registered before their bytes are queued, so the uploader always knows which
+ * entry a byte belongs to.
+ */
+final class StagedShard implements Snapshot {
+    /** An entry's place in the staged byte stream. */
+    record StagedEntry(String name, boolean replicated, long length) {}
+
+    /** A filled chunk; {@code length} bytes of {@code data} are valid. {@code END} has no data. */
+    record Chunk(byte[] data, int length) {}
+
+    static final Chunk END = new Chunk(null, 0);
+
+    private final StagingPool pool;
+    private final long step;
+    private final List<StagedEntry> entries = new ArrayList<>();
+    private final Set<String> names = new HashSet<>();
+    private final Map<String, Object> metadata = new LinkedHashMap<>();
+    private final BlockingQueue<Chunk> filled = new LinkedBlockingQueue<>();
+    private byte[] current;
+    private int used;
+    private long stagedBytes;
+    private volatile boolean discarded;
+
+    StagedShard(StagingPool pool, long step) {
+        this.pool = pool;
+        this.step = step;
+    }
+
+    @Override
+    public void put(String name, byte[] bytes, int offset, int length) {
+        append(name, false, ByteBuffer.wrap(bytes, offset, length));
+    }
+
+    @Override
+    public void put(String name, ByteBuffer buffer) {
+        append(name, false, buffer.duplicate());
+    }
+
+    @Override
+    public void putReplicated(String name, byte[] bytes, int offset, int length) {
+        append(name, true, ByteBuffer.wrap(bytes, offset, length));
+    }
+
+    @Override
+    public void putReplicated(String name, ByteBuffer buffer) {
+        append(name, true, buffer.duplicate());
+    }
+
+    @Override
+    public void metadata(String key, Object value) {
+        if (key == null || key.isEmpty()) {
+            throw new IllegalArgumentException("metadata key is empty (save of step " + step + ")");
+        }
+        if (!(value instanceof String || value instanceof Number || value instanceof Boolean)) {
+            throw new IllegalArgumentException("metadata '" + key + "' must be a String, Number or Boolean (save of step " + step + ")");
+        }
+        synchronized (this) {
+            metadata.put(key, value);
+        }
+    }
+
+    private void append(String name, boolean replicated, ByteBuffer src) {
+        try {
+            EntryNames.check(name);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(e.getMessage() + " (save of step " + step + ")");
+        }
+        if (!names.add(name)) {
+            throw new IllegalArgumentException("entry '" + name + "' is put twice (save of step " + step + ")");
+        }
+        synchronized (this) {
+            entries.add(new StagedEntry(name, replicated, src.remaining()));
+        }
+        stagedBytes += src.remaining();
+        try {
+            while (src.hasRemaining()) {
+                if (current == null) {
+                    current = pool.acquire();
+                    used = 0;
+                }
+                int n = Math.min(src.remaining(), current.length - used);
+                src.get(current, used, n);
+                used += n;
+                if (used == current.length) {
+                    flush();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while staging entry '" + name + "' of step " + step, e);
+        }
+    }
+
+    private void flush() {
+        if (current != null) {
+            if (discarded) {
+                pool.release(current);
+            } else {
+                filled.add(new Chunk(current, used));
+            }
+            current = null;
+            used = 0;
+        }
+    }
+
+    /** The trainer is done: queue the last partial chunk and the end marker. */
+    void seal() {
+        flush();
+        filled.add(END);
+    }
+
+    /** Uploader side: the next chunk in order, or {@link #END}. */
+    Chunk take() throws InterruptedException {
+        return filled.take();
+    }
+
+    /** The entry at {@code index}; it is registered before any of its bytes are queued. */
+    synchronized StagedEntry entry(int index) {
+        return entries.get(index);
+    }
+
+    synchronized int entryCount() {
+        return entries.size();
+    }
+
+    synchronized Map<String, Object> metadata() {
+        return new LinkedHashMap<>(metadata);
+    }
+
+    long stagedBytes() {
+        return stagedBytes;
+    }
+
+    void release(Chunk c) {
+        if (c.data() != null) {
+            pool.release(c.data());
+        }
+    }
+
+    /**
+     * Uploader side, when the save is aborted: frees every chunk up to the end marker. From now on
+     * the trainer frees its chunks at once instead of queueing them.
+     */
+    void drainToEnd() throws InterruptedException {
+        discarded = true;
+        Chunk c;
+        while ((c = filled.take()) != END) {
+            release(c);
+        }
+    }
+}
