@@ -143,14 +143,14 @@ public final class ClusterProcess implements AutoCloseable {
         return await(kind, e -> true, timeout);
     }
 
-    /** SIGKILL. */
+    /** SIGKILL. (Through the process handle: {@link Process#destroy} would also close our end of its stdout.) */
     public void kill() {
-        process.destroyForcibly();
+        process.toHandle().destroyForcibly();
     }
 
-    /** SIGTERM (a preemption notice for a worker, a clean stop for a coordinator). */
+    /** SIGTERM (a preemption notice for a worker, a clean stop for a coordinator); its later events are still read. */
     public void terminate() {
-        process.destroy();
+        process.toHandle().destroy();
     }
 
     /** SIGSTOP / SIGCONT: a process that stalls without closing its connections. */

@@ -62,6 +62,8 @@ final class SaveCoordinator {
         long prevStep = -1;
         long prevStepAtMillis;
         long stepAtMillis;
+        long firstStep = -1;
+        long firstStepAtMillis;
 
         Member(Object session, long now) {
             this.session = session;
@@ -181,6 +183,10 @@ final class SaveCoordinator {
         }
         long now = clock.millis();
         m.lastSeenMillis = now;
+        if (m.firstStep < 0 && step >= 0) {
+            m.firstStep = step;
+            m.firstStepAtMillis = now;
+        }
         if (step != m.step) {
             m.prevStep = m.step;
             m.prevStepAtMillis = m.stepAtMillis;
@@ -436,8 +442,12 @@ final class SaveCoordinator {
         double rate = 0;
         for (Member m : members.values()) {
             max = Math.max(max, m.step);
+            // steps per second: the last interval, or the whole session when that is all there is
             if (m.prevStep >= 0 && m.stepAtMillis > m.prevStepAtMillis) {
                 rate = Math.max(rate, (m.step - m.prevStep) * 1000.0 / (m.stepAtMillis - m.prevStepAtMillis));
+            }
+            if (m.firstStep >= 0 && m.stepAtMillis > m.firstStepAtMillis) {
+                rate = Math.max(rate, (m.step - m.firstStep) * 1000.0 / (m.stepAtMillis - m.firstStepAtMillis));
             }
         }
         long floor = latest == null ? 0 : latest.getStep();

@@ -178,6 +178,10 @@ public final class CairnAgent implements AutoCloseable {
                     targetStep = msg.getSaveTarget().getStep();
                     LOG.info("worker {}: coordinator asks for a save at step {} ({})", config.workerIndex(),
                             targetStep, msg.getSaveTarget().getReason());
+                    if (currentStep >= targetStep) {
+                        // already past it: tell the coordinator now so it picks a new target at once
+                        send(AgentMessage.newBuilder().setHeartbeat(Heartbeat.newBuilder().setStep(currentStep)).build());
+                    }
                 }
                 case RELEASE -> {
                     Release r = msg.getRelease();
