@@ -231,8 +231,11 @@ final class SaveCoordinator {
             heldPrepares.computeIfAbsent(worker, w -> new ArrayDeque<>()).addLast(step);
             return;
         } else if (inFlight.step != step) {
-            abort(AbortReason.STEP_MISMATCH, "worker " + worker + " prepared step " + step + " while workers "
-                    + inFlight.prepared + " prepared step " + inFlight.step);
+            String why = "worker " + worker + " prepared step " + step + " while workers "
+                    + inFlight.prepared + " prepared step " + inFlight.step;
+            abort(AbortReason.STEP_MISMATCH, why);
+            // the broadcast names the barrier's step; this worker waits on its own step and must hear of it too
+            outbox.send(worker, aborted(step, "", AbortReason.STEP_MISMATCH, why));
             return;
         }
         inFlight.prepared.add(worker);

@@ -38,7 +38,16 @@ public final class Layout {
     /** The step a manifest key names, or empty for any other key. */
     public static Optional<Long> stepOfManifestKey(String key) {
         Matcher m = MANIFEST_KEY.matcher(key);
-        return m.matches() ? Optional.of(Long.parseLong(m.group(1))) : Optional.empty();
+        return m.matches() ? parseStep(m.group(1)) : Optional.empty();
+    }
+
+    /** Digits beyond the long range are not a step: a stray name must not break listings. */
+    private static Optional<Long> parseStep(String digits) {
+        try {
+            return Optional.of(Long.parseLong(digits));
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
     }
 
     public static String newSaveId(long step) {
@@ -46,15 +55,14 @@ public final class Layout {
     }
 
     public static boolean isSaveId(String saveId) {
-        return SAVE_ID.matcher(saveId).matches();
+        Matcher m = SAVE_ID.matcher(saveId);
+        return m.matches() && parseStep(m.group(1)).isPresent();
     }
 
     public static long stepOfSaveId(String saveId) {
         Matcher m = SAVE_ID.matcher(saveId);
-        if (!m.matches()) {
-            throw new IllegalArgumentException("not a save id: '" + saveId + "'");
-        }
-        return Long.parseLong(m.group(1));
+        Optional<Long> step = m.matches() ? parseStep(m.group(1)) : Optional.empty();
+        return step.orElseThrow(() -> new IllegalArgumentException("not a save id: '" + saveId + "'"));
     }
 
     public static String dataPrefix(String saveId) {
