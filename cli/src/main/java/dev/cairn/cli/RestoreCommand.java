@@ -33,9 +33,39 @@ final class RestoreCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path dir = to.toAbsolutePath().normalize();
-        if (Files.exists(dir) && (!Files.isDirectory(dir) || Files.list(dir).findAny().isPresent())) {
+        boolean existed = Files.exists(dir);
+        if (existed && (!Files.isDirectory(dir) || !isEmpty(dir))) {
             throw new UserError("restore target " + dir + " exists and is not an empty directory");
         }
+        try {
+            return restore(dir);
+        } catch (Exception e) {
+            // all or nothing: a restore that fails leaves the target as it found it
+            removeContents(dir, existed);
+            throw e;
+        }
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (var entries = Files.list(dir)) {
+            return entries.findAny().isEmpty();
+        }
+    }
+
+    private static void removeContents(Path dir, boolean keepDir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                if (!keepDir || !p.equals(dir)) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    private Integer restore(Path dir) throws Exception {
         try (CheckpointStore store = storage.open()) {
             CheckpointCatalog catalog = new CheckpointCatalog(store);
             Manifest m = StorageOption.select(catalog, step);
@@ -54,9 +84,6 @@ final class RestoreCommand implements Callable<Integer> {
                 try (InputStream in = catalog.openEntry(m, e);
                      OutputStream out = Files.newOutputStream(target, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                     bytes += in.transferTo(out);
-                } catch (IOException ex) {
-                    Files.deleteIfExists(target);
-                    throw ex;
                 }
                 files++;
             }

@@ -213,6 +213,28 @@ class CliTest {
         assertThat(cairn("verify", "--storage", root.toString(), "--step", "20").exit()).isZero();
     }
 
+    @Test
+    void restoreOfACorruptEntryFailsAndLeavesNothingBehind() throws IOException {
+        Path root = copyOfCheckpoints();
+        Path shard;
+        try (Stream<Path> files = Files.walk(root.resolve("data"))) {
+            shard = files.filter(p -> p.getFileName().toString().equals("shard-00001.bin"))
+                    .filter(p -> p.toString().contains("/30-")).findFirst().orElseThrow();
+        }
+        flipByte(shard, Math.toIntExact(Files.size(shard) - 1));
+        Path absent = tmp.resolve("absent");
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+
+        Result r = cairn("restore", "--storage", root.toString(), "--to", absent.toString());
+        Result r2 = cairn("restore", "--storage", root.toString(), "--to", empty.toString());
+
+        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.err()).contains("fails its checksum").contains(root.relativize(shard).toString()).doesNotContain("\tat ");
+        assertThat(absent).doesNotExist();
+        assertThat(r2.exit()).isEqualTo(1);
+        assertThat(empty).isEmptyDirectory();
+    }
+
     // ------------------------------------------------------------------ list, restore, gc
 
     @Test
