@@ -143,6 +143,13 @@ public final class ClusterProcess implements AutoCloseable {
         return await(kind, e -> true, timeout);
     }
 
+    /** Writes one line to the process's stdin (a held toy worker resumes on it). */
+    public void send(String line) throws IOException {
+        var in = process.getOutputStream();
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.flush();
+    }
+
     /** SIGKILL. */
     public void kill() {
         process.destroyForcibly();
