@@ -224,9 +224,19 @@ final class SaveCoordinator {
             // this worker is already in the save in flight: its next save waits for that one to end
             heldPrepares.computeIfAbsent(worker, w -> new ArrayDeque<>()).addLast(step);
             return;
+        } else if (step < inFlight.step) {
+            // this worker is behind the open barrier (it skipped nothing yet): refuse only its prepare;
+            // it joins the open barrier when it reaches that step
+            outbox.send(worker, aborted(step, "", AbortReason.STEP_MISMATCH, "worker " + worker + " prepared step " + step
+                    + " while workers " + inFlight.prepared + " prepared step " + inFlight.step));
+            return;
         } else if (inFlight.step != step) {
+            // this worker skipped the open barrier's step (e.g. its save failed while it was reconnecting):
+            // that save can never complete, so end it and let this prepare open the next barrier. Dropping
+            // the prepare instead would leave the workers one save apart forever.
             abort(AbortReason.STEP_MISMATCH, "worker " + worker + " prepared step " + step + " while workers "
                     + inFlight.prepared + " prepared step " + inFlight.step);
+            prepare(worker, session, step);
             return;
         }
         inFlight.prepared.add(worker);
