@@ -100,6 +100,10 @@ final class ChaosCommand implements Callable<Integer> {
     @Option(names = "--state-kib", defaultValue = "256", description = "State per worker in KiB (default ${DEFAULT-VALUE}).")
     int stateKib;
 
+    @Option(names = "--faults", split = ",", paramLabel = "KIND",
+            description = "Only these fault kinds (default: all), e.g. worker-stall,split-brain.")
+    List<String> onlyFaults;
+
     @Option(names = "--keep-logs", description = "Keep the work directory (process logs, storage) even when every invariant held.")
     boolean keepLogs;
 
@@ -175,6 +179,14 @@ final class ChaosCommand implements Callable<Integer> {
         if (stateKib < 8 || stateKib > 64 * 1024) {
             throw new UserError("--state-kib must be between 8 and 65536, was " + stateKib);
         }
+        if (onlyFaults != null) {
+            for (String f : onlyFaults) {
+                if (java.util.Arrays.stream(Fault.values()).noneMatch(k -> k.label().equals(f))) {
+                    throw new UserError("--faults: unknown fault kind '" + f + "'; kinds: "
+                            + java.util.Arrays.stream(Fault.values()).map(Fault::label).toList());
+                }
+            }
+        }
         switch (backend) {
             case "file" -> { }
             case "hdfs", "s3" -> {
@@ -191,9 +203,15 @@ final class ChaosCommand implements Callable<Integer> {
 
     /** Decks of every fault kind, each shuffled by the seed: every kind occurs once in each run of {@code Fault.values().length} rounds. */
     private List<Fault> schedule(Random random) {
+        List<Fault> kinds = new ArrayList<>();
+        for (Fault f : Fault.values()) {
+            if (onlyFaults == null || onlyFaults.contains(f.label())) {
+                kinds.add(f);
+            }
+        }
         List<Fault> schedule = new ArrayList<>();
         while (schedule.size() < rounds) {
-            List<Fault> deck = new ArrayList<>(List.of(Fault.values()));
+            List<Fault> deck = new ArrayList<>(kinds);
             java.util.Collections.shuffle(deck, random);
             schedule.addAll(deck);
         }
