@@ -269,6 +269,7 @@ final class ChaosCommand implements Callable<Integer> {
             }
         } catch (TimeoutException e) {
             round.violation("hang: " + e.getMessage());
+            dumpThreads(number);
         } finally {
             unfreeze();
             killWorkers();
@@ -808,6 +809,26 @@ final class ChaosCommand implements Callable<Integer> {
             Thread.sleep(50);
         }
         throw new TimeoutException("coordinator still has workers or a save in flight " + WAIT.toSeconds() + " s after every worker was killed");
+    }
+
+    /** Thread dumps of every live process of a hung round, beside its logs. */
+    private void dumpThreads(int number) {
+        List<ClusterProcess> procs = new ArrayList<>(workerProcs);
+        if (coordinator != null) {
+            procs.add(coordinator);
+        }
+        for (ClusterProcess p : procs) {
+            if (!p.isAlive()) {
+                continue;
+            }
+            try {
+                Path out = work.resolve("round-" + number + "-" + p.name() + ".threads");
+                new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(), Long.toString(p.pid()), "Thread.print")
+                        .redirectErrorStream(true).redirectOutput(out.toFile()).start().waitFor();
+            } catch (IOException | InterruptedException e) {
+                notes.add("no thread dump of " + p.name() + ": " + e);
+            }
+        }
     }
 
     private void stopAll() {
