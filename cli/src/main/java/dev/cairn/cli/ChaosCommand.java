@@ -150,6 +150,17 @@ final class ChaosCommand implements Callable<Integer> {
         Random random = new Random(seed);
         List<Fault> schedule = schedule(random);
         progress("seed %d, %d rounds, %d workers, storage %s; logs in %s", seed, rounds, workers, uri, work);
+        // an interrupted campaign (Ctrl-C) leaves no process behind and no immutable directory
+        Thread cleanup = new Thread(() -> {
+            try {
+                List.copyOf(workerProcs).forEach(ClusterProcess::close);
+                List.copyOf(allCoordinators).forEach(ClusterProcess::close);
+                unfreeze();
+            } catch (RuntimeException e) {
+                // best effort at exit
+            }
+        }, "cairn-chaos-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
         try (CheckpointStore s = CheckpointStores.open(uri, true)) {
             store = s;
             catalog = new CheckpointCatalog(s);
@@ -160,6 +171,7 @@ final class ChaosCommand implements Callable<Integer> {
         } finally {
             stopAll();
             unfreeze();
+            Runtime.getRuntime().removeShutdownHook(cleanup);
         }
         long millis = (System.nanoTime() - started) / 1_000_000;
         report(millis);
@@ -374,6 +386,7 @@ final class ChaosCommand implements Callable<Integer> {
                 }
             }
         }
+        awaitPreviousSaveEnded(round);
         long t0 = System.currentTimeMillis();
         if (round.fault == Fault.WORKER_STALL) {
             victim.pause(true);
@@ -391,6 +404,16 @@ final class ChaosCommand implements Callable<Integer> {
             round.violation("worker " + v + " was lost for " + round.detectMs + " ms before the save aborted (limit " + DETECT_LIMIT_MS + " ms)");
         }
         checkSurvivorsToldAndTraining(round, Set.of(v, round.holder));
+    }
+
+    /**
+     * Waits until the save before the fault step ended, so the save in flight when the fault hits is
+     * the fault step's. Workers train at their own pace (the toy has no all-reduce), so the others
+     * may have prepared the fault step while the previous save is still uploading.
+     */
+    private void awaitPreviousSaveEnded(Round round) throws TimeoutException, InterruptedException {
+        long previous = round.faultStep - SAVE_EVERY;
+        coordinator.awaitAfter(round.coordinatorMark, "save", ev -> ev.getLong("step") == previous, WAIT);
     }
 
     /** Surviving workers that were in the save are told why it aborted, and keep training. */
@@ -472,6 +495,7 @@ final class ChaosCommand implements Callable<Integer> {
                 workerProcs.get(w).await("saved", ev -> ev.getLong("step") == f, WAIT);
             }
         }
+        awaitPreviousSaveEnded(round);
         // root ignores permission bits, so chmod cannot make a directory read-only here; the
         // immutable attribute can (ext4/xfs, needs CAP_LINUX_IMMUTABLE)
         if (!freeze(true)) {
