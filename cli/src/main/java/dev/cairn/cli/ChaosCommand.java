@@ -522,6 +522,7 @@ final class ChaosCommand implements Callable<Integer> {
             round.outcome += "; storage back, step " + next.getLong("step") + " committed";
         } catch (TimeoutException e) {
             round.violation("no save committed within " + WAIT.toSeconds() + " s after storage came back");
+            dumpThreads(round.number);
         }
     }
 
