@@ -139,8 +139,44 @@ public final class ClusterProcess implements AutoCloseable {
         }
     }
 
+    /** How many events were seen so far: a mark for {@link #awaitAfter}. */
+    public int eventCount() {
+        synchronized (events) {
+            return events.size();
+        }
+    }
+
+    /** Like {@link #await}, ignoring the first {@code mark} events (those seen before a mark taken with {@link #eventCount}). */
+    public Event awaitAfter(int mark, String kind, Predicate<Event> match, Duration timeout) throws TimeoutException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (events) {
+            while (true) {
+                for (int i = mark; i < events.size(); i++) {
+                    Event e = events.get(i);
+                    if (e.kind().equals(kind) && match.test(e)) {
+                        return e;
+                    }
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || (!process.isAlive() && !reader.isAlive())) {
+                    throw new TimeoutException(name + " printed no '" + kind + "' event in time"
+                            + (process.isAlive() ? "" : " (exited " + process.exitValue() + ")") + "; recent events: "
+                            + events.subList(Math.max(mark, events.size() - 10), events.size()));
+                }
+                events.wait(Math.max(1, Math.min(left / 1_000_000, 500)));
+            }
+        }
+    }
+
     public Event await(String kind, Duration timeout) throws TimeoutException, InterruptedException {
         return await(kind, e -> true, timeout);
+    }
+
+    /** Writes one line to the process's stdin (a held toy worker resumes on it). */
+    public void send(String line) throws IOException {
+        var in = process.getOutputStream();
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.flush();
     }
 
     /** SIGKILL. (Through the process handle: {@link Process#destroy} would also close our end of its stdout.) */

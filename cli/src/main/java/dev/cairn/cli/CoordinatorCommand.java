@@ -2,11 +2,14 @@ package dev.cairn.cli;
 
 import dev.cairn.coordinator.Coordinator;
 import dev.cairn.coordinator.CoordinatorConfig;
+import dev.cairn.coordinator.CoordinatorHooks;
 import dev.cairn.storage.StorageUri;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -51,6 +54,14 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Option(names = "--upload-timeout-s", defaultValue = "1800", description = "Abort a save whose shards are not all durable after this (default ${DEFAULT-VALUE}).")
     long uploadTimeoutS;
 
+    @Option(names = "--pause-at", hidden = true, paramLabel = "PHASE@STEP",
+            description = "Chaos campaigns: block forever at this save moment (to be killed there).")
+    String pauseAt;
+
+    @Option(names = "--unsafe-commit-before-durable", hidden = true,
+            description = "Chaos checker self-test only: commit manifests before every shard is durable (deliberately broken).")
+    boolean unsafeCommitBeforeDurable;
+
     @Option(names = "--token", description = "Shared secret workers must present (default: \\$CAIRN_TOKEN or none).")
     String token;
 
@@ -69,8 +80,12 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .uploadTimeout(Duration.ofSeconds(uploadTimeoutS))
                 .retention(retention.policy())
                 .token(token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))
+                .hooks(hooks())
                 .build();
         Coordinator coordinator = Coordinator.start(config, host, port);
+        // save outcomes as events, with the wall-clock time, so a chaos campaign can time detection
+        coordinator.addListener(r -> ToyWorkerCommand.event("save", "step", r.step(), "saveId", r.saveId().isEmpty() ? "-" : r.saveId(),
+                "outcome", r.outcome(), "atMs", System.currentTimeMillis()));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             coordinator.close();
@@ -81,10 +96,51 @@ final class CoordinatorCommand implements Callable<Integer> {
             Files.writeString(tmp, Integer.toString(coordinator.port()), StandardCharsets.UTF_8);
             Files.move(tmp, portFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         }
-        System.out.printf("EVENT listening host=%s port=%d run=%s world=%d storage=%s%n", host, coordinator.port(), run, world, uri);
-        System.out.flush();
+        ToyWorkerCommand.event("listening", "host", host, "port", coordinator.port(), "run", run, "world", world, "storage", uri);
         stopped.await();
         return 0;
+    }
+
+    private CoordinatorHooks hooks() {
+        if (pauseAt == null && !unsafeCommitBeforeDurable) {
+            return CoordinatorHooks.NONE;
+        }
+        CoordinatorHooks.Phase phase = null;
+        long step = -1;
+        if (pauseAt != null) {
+            String[] parts = pauseAt.split("@");
+            try {
+                if (parts.length != 2) {
+                    throw new IllegalArgumentException();
+                }
+                phase = CoordinatorHooks.Phase.valueOf(parts[0].toUpperCase(Locale.ROOT));
+                step = Long.parseLong(parts[1]);
+            } catch (IllegalArgumentException e) {
+                throw new UserError("--pause-at must be PHASE@STEP with PHASE one of " + List.of(CoordinatorHooks.Phase.values())
+                        + ", was '" + pauseAt + "'");
+            }
+        }
+        CoordinatorHooks.Phase pausePhase = phase;
+        long pauseStep = step;
+        boolean broken = unsafeCommitBeforeDurable;
+        return new CoordinatorHooks() {
+            @Override
+            public void onPhase(Phase p, long s, String saveId) {
+                if (p == pausePhase && s == pauseStep) {
+                    ToyWorkerCommand.event("paused", "phase", p, "step", s, "saveId", saveId.isEmpty() ? "-" : saveId);
+                    try {
+                        new CountDownLatch(1).await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+
+            @Override
+            public boolean commitBeforeAllDurable() {
+                return broken;
+            }
+        };
     }
 
     static String defaultRunId(StorageUri uri) {

@@ -76,12 +76,13 @@ final class GcCommand implements Callable<Integer> {
                 if (referenced.contains(saveId) || corrupt.contains(Layout.stepOfSaveId(saveId))) {
                     continue;
                 }
-                List<ObjectInfo> objects = catalog.attemptObjects(saveId);
+                List<ObjectInfo> objects = new ArrayList<>(catalog.attemptObjects(saveId));
+                objects.addAll(catalog.abandonedWrites(saveId)); // partial objects of writers killed mid-write
                 if (objects.stream().anyMatch(o -> o.lastModified().isAfter(cutoff))) {
                     continue;
                 }
                 if (!dryRun) {
-                    store.deleteAll(objects.stream().map(ObjectInfo::key).toList());
+                    catalog.deleteAttempt(saveId);
                 }
                 attempts++;
                 System.out.printf("%s orphaned attempt %s (%d objects)%n", verb, saveId, objects.size());

@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             StatusCommand.class,
             TriggerCommand.class,
             DemoCommand.class,
+            ChaosCommand.class,
             ToyWorkerCommand.class,
             CommandLine.HelpCommand.class
         })
@@ -77,7 +78,7 @@ public final class Main implements Runnable {
         if (level == null) {
             boolean server = args.length > 0 && (args[0].equals("coordinator") || args[0].equals("toy-worker"));
             level = server ? "info" : "warn";
-            if (args.length > 0 && args[0].equals("demo")) {
+            if (args.length > 0 && (args[0].equals("demo") || args[0].equals("chaos"))) {
                 level = "error";
             }
         }

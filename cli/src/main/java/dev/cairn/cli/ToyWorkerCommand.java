@@ -51,6 +51,10 @@ final class ToyWorkerCommand implements Callable<Integer> {
     @Option(names = "--pause-at", paramLabel = "PHASE@STEP", description = "Block forever at this save phase (to be killed there).")
     String pauseAt;
 
+    @Option(names = "--hold-before-save", paramLabel = "STEP", defaultValue = "-1",
+            description = "Stop before preparing the save at STEP until a line arrives on stdin (chaos campaigns).")
+    long holdBeforeSave;
+
     @Option(names = "--preemption-grace-s", defaultValue = "30")
     long preemptionGraceS;
 
@@ -93,6 +97,11 @@ final class ToyWorkerCommand implements Callable<Integer> {
                 step++;
                 if (stepMillis > 0) {
                     Thread.sleep(stepMillis);
+                }
+                if (step == holdBeforeSave) {
+                    event("paused", "phase", "BEFORE_PREPARE", "step", step);
+                    new java.io.BufferedReader(new java.io.InputStreamReader(System.in, java.nio.charset.StandardCharsets.UTF_8)).readLine();
+                    event("resumed", "step", step);
                 }
                 if (agent.isSaveDue(step)) {
                     long s = step;

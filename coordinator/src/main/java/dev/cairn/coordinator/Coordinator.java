@@ -310,6 +310,9 @@ public final class Coordinator implements AutoCloseable {
                 try {
                     result = catalog.commit(manifest) == CheckpointCatalog.CommitOutcome.COMMITTED
                             ? SaveCoordinator.CommitResult.COMMITTED : SaveCoordinator.CommitResult.ALREADY_EXISTS;
+                    if (result == SaveCoordinator.CommitResult.COMMITTED) {
+                        config.hooks().onPhase(CoordinatorHooks.Phase.MANIFEST_WRITTEN, manifest.step(), manifest.saveId());
+                    }
                 } catch (CommitStateUnknownException e) {
                     result = recheck(manifest);
                     message = e.getMessage();

@@ -20,7 +20,8 @@ public record CoordinatorConfig(
         Duration barrierTimeout,
         Duration uploadTimeout,
         RetentionPolicy retention,
-        String token) {
+        String token,
+        CoordinatorHooks hooks) {
 
     public CoordinatorConfig {
         requireNonNull(runId, "runId is null");
@@ -47,6 +48,7 @@ public record CoordinatorConfig(
         }
         requireNonNull(retention, "retention is null");
         token = token == null ? "" : token;
+        hooks = hooks == null ? CoordinatorHooks.NONE : hooks;
     }
 
     public static Builder builder(String runId, int worldSize, StorageUri storage) {
@@ -66,6 +68,7 @@ public record CoordinatorConfig(
         private Duration uploadTimeout = Duration.ofMinutes(30);
         private RetentionPolicy retention = RetentionPolicy.keepLast(5);
         private String token = "";
+        private CoordinatorHooks hooks = CoordinatorHooks.NONE;
 
         private Builder(String runId, int worldSize, StorageUri storage) {
             this.runId = runId;
@@ -81,10 +84,12 @@ public record CoordinatorConfig(
         public Builder uploadTimeout(Duration d) { this.uploadTimeout = d; return this; }
         public Builder retention(RetentionPolicy r) { this.retention = r; return this; }
         public Builder token(String t) { this.token = t; return this; }
+        /** Fault-injection hooks for chaos campaigns (default: none). */
+        public Builder hooks(CoordinatorHooks h) { this.hooks = h; return this; }
 
         public CoordinatorConfig build() {
             return new CoordinatorConfig(runId, worldSize, storage, saveEverySteps, saveEvery, heartbeatInterval,
-                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token);
+                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token, hooks);
         }
     }
 }

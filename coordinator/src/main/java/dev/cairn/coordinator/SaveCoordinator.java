@@ -230,12 +230,19 @@ final class SaveCoordinator {
             // this worker is already in the save in flight: its next save waits for that one to end
             heldPrepares.computeIfAbsent(worker, w -> new ArrayDeque<>()).addLast(step);
             return;
+        } else if (step < inFlight.step) {
+            // this worker is behind the open barrier (it skipped nothing yet): refuse only its prepare;
+            // it joins the open barrier when it reaches that step
+            outbox.send(worker, aborted(step, "", AbortReason.STEP_MISMATCH, "worker " + worker + " prepared step " + step
+                    + " while workers " + inFlight.prepared + " prepared step " + inFlight.step));
+            return;
         } else if (inFlight.step != step) {
-            String why = "worker " + worker + " prepared step " + step + " while workers "
-                    + inFlight.prepared + " prepared step " + inFlight.step;
-            abort(AbortReason.STEP_MISMATCH, why);
-            // the broadcast names the barrier's step; this worker waits on its own step and must hear of it too
-            outbox.send(worker, aborted(step, "", AbortReason.STEP_MISMATCH, why));
+            // this worker skipped the open barrier's step (e.g. its save failed while it was reconnecting):
+            // that save can never complete, so end it and let this prepare open the next barrier. Dropping
+            // the prepare instead would leave the workers one save apart forever.
+            abort(AbortReason.STEP_MISMATCH, "worker " + worker + " prepared step " + step + " while workers "
+                    + inFlight.prepared + " prepared step " + inFlight.step);
+            prepare(worker, session, step);
             return;
         }
         inFlight.prepared.add(worker);
@@ -247,6 +254,7 @@ final class SaveCoordinator {
     private void startBarrier(long step) {
         long now = clock.millis();
         inFlight = new Save(step, now, now + config.barrierTimeout().toMillis());
+        config.hooks().onPhase(CoordinatorHooks.Phase.BARRIER_STARTED, step, "");
     }
 
     private void release() {
@@ -300,12 +308,34 @@ final class SaveCoordinator {
             return ReportResult.DISCARDED;
         }
         inFlight.reports.put(worker, report);
+        if (config.hooks().commitBeforeAllDurable() && config.worldSize() > 1 && inFlight.reports.size() == config.worldSize() - 1) {
+            guessMissingShard(inFlight); // deliberately broken: see CoordinatorHooks#commitBeforeAllDurable
+        }
         if (inFlight.reports.size() == config.worldSize()) {
+            config.hooks().onPhase(CoordinatorHooks.Phase.ALL_REPORTED, inFlight.step, inFlight.saveId);
             inFlight.phase = Phase.COMMITTING;
             Manifest manifest = buildManifest(inFlight);
             outbox.commit(manifest);
         }
         return ReportResult.ACCEPTED;
+    }
+
+    /** The broken commit path of the checker self-test: invents the one missing report from another worker's. */
+    private void guessMissingShard(Save s) {
+        int missing = 0;
+        while (s.reports.containsKey(missing)) {
+            missing++;
+        }
+        ShardReport donor = s.reports.values().iterator().next();
+        ShardReport.Builder guess = donor.toBuilder().clearEntries()
+                .setObjectKey(donor.getLength() > 0 ? Layout.shardKey(s.saveId, missing) : "");
+        for (EntryInfo e : donor.getEntriesList()) {
+            if (!e.getReplicated()) {
+                guess.addEntries(e);
+            }
+        }
+        LOG.error("save {}: committing before worker {} reported its shard (deliberately broken commit path)", s.saveId, missing);
+        s.reports.put(missing, guess.build());
     }
 
     private String checkReport(int worker, ShardReport r) {

@@ -340,24 +340,39 @@ class SaveCoordinatorTest {
     // ------------------------------------------------------------------ barrier
 
     @Test
-    void mismatchedStepsAbortEveryPreparedWorkerInsteadOfHanging() throws Exception {
+    void aWorkerAheadOfTheOpenBarrierEndsItAndOpensTheNextOne() throws Exception {
         startAndJoinAll();
 
         machine.prepare(0, sessions[0], 100);
         machine.prepare(1, sessions[1], 101);
 
-        assertThat(machine.phase()).isEmpty();
+        // step 100 can never complete (worker 1 skipped it): it aborts instead of hanging ...
         assertThat(outbox.aborts(0)).singleElement().satisfies(a -> {
             assertThat(a.getReason()).isEqualTo(AbortReason.STEP_MISMATCH);
             assertThat(a.getStep()).isEqualTo(100);
             assertThat(a.getMessage()).contains("worker 1 prepared step 101");
         });
-        // worker 1 waits on step 101: it must be told too, or its save never ends
-        assertThat(outbox.aborts(1)).anySatisfy(a -> {
-            assertThat(a.getReason()).isEqualTo(AbortReason.STEP_MISMATCH);
-            assertThat(a.getStep()).isEqualTo(101);
-        });
         assertThat(outbox.ended).singleElement().extracting(SaveRecord::outcome).isEqualTo("STEP_MISMATCH");
+        // ... and worker 1's prepare opens the barrier of step 101, which the others can still join
+        assertThat(machine.phase()).contains(SaveCoordinator.Phase.BARRIER);
+        assertThat(machine.inFlightStep()).isEqualTo(101);
+        assertThat(outbox.aborts(1)).noneMatch(a -> a.getStep() == 101);
+    }
+
+    @Test
+    void aWorkerBehindTheOpenBarrierIsRefusedAlone() throws Exception {
+        startAndJoinAll();
+
+        machine.prepare(0, sessions[0], 100);
+        machine.prepare(1, sessions[1], 99);
+
+        assertThat(outbox.aborts(1)).singleElement().satisfies(a -> {
+            assertThat(a.getReason()).isEqualTo(AbortReason.STEP_MISMATCH);
+            assertThat(a.getStep()).isEqualTo(99);
+        });
+        assertThat(outbox.aborts(0)).isEmpty();
+        assertThat(machine.inFlightStep()).isEqualTo(100);
+        assertThat(outbox.ended).isEmpty();
     }
 
     @Test

@@ -152,20 +152,38 @@ public final class CheckpointCatalog {
         deleteAttempt(manifest.saveId());
     }
 
-    /** Deletes every object of a save attempt; returns how many there were. */
+    /**
+     * Deletes every object of a save attempt, and what its writers killed mid-write left behind
+     * (see {@link SupportsAbandonedWrites}); returns how many there were.
+     */
     public int deleteAttempt(String saveId) throws IOException {
         List<String> keys = store.list(Layout.dataPrefix(saveId)).stream().map(ObjectInfo::key).toList();
         store.deleteAll(keys);
-        return keys.size();
+        int n = keys.size();
+        for (ObjectInfo leftover : abandonedWrites(saveId)) {
+            ((SupportsAbandonedWrites) store).deleteAbandonedWrite(leftover.key());
+            n++;
+        }
+        return n;
     }
 
-    /** Save ids that have objects under {@code data/}, ascending. */
+    /** Save ids that have objects, or leftovers of killed writers, under {@code data/}, ascending. */
     public Set<String> attemptIds() throws IOException {
         Set<String> ids = new TreeSet<>();
         for (ObjectInfo o : store.list(Layout.DATA)) {
             Layout.saveIdOfDataKey(o.key()).ifPresent(ids::add);
         }
+        if (store instanceof SupportsAbandonedWrites a) {
+            for (ObjectInfo o : a.listAbandonedWrites(Layout.DATA)) {
+                Layout.saveIdOfDataKey(o.key()).ifPresent(ids::add);
+            }
+        }
         return ids;
+    }
+
+    /** Leftovers of uncommitted writes of one save attempt (empty when the store has none to show). */
+    public List<ObjectInfo> abandonedWrites(String saveId) throws IOException {
+        return store instanceof SupportsAbandonedWrites a ? a.listAbandonedWrites(Layout.dataPrefix(saveId)) : List.of();
     }
 
     /** The objects of one save attempt. */

@@ -34,7 +34,7 @@ import java.util.stream.Stream;
  *   <li>Deletes remove directories that became empty, up to the root.
  * </ul>
  */
-final class LocalCheckpointStore implements CheckpointStore {
+final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWrites {
     private static final String TMP_SUFFIX = ".tmp";
 
     private final StorageUri uri;
@@ -330,6 +330,53 @@ final class LocalCheckpointStore implements CheckpointStore {
         }
         result.sort(Comparator.comparing(ObjectInfo::key));
         return result;
+    }
+
+    @Override
+    public List<ObjectInfo> listAbandonedWrites(String prefix) throws IOException {
+        Keys.checkPrefix(prefix);
+        int slash = prefix.lastIndexOf('/');
+        Path dir = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        List<ObjectInfo> result = new ArrayList<>();
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                String path = root.relativize(p).toString().replace('\\', '/');
+                if (!isTemp(p) || !path.startsWith(prefix)) {
+                    continue;
+                }
+                try {
+                    BasicFileAttributes attrs = Files.readAttributes(p, BasicFileAttributes.class);
+                    if (attrs.isRegularFile()) {
+                        result.add(new ObjectInfo(path, attrs.size(), attrs.lastModifiedTime().toInstant()));
+                    }
+                } catch (NoSuchFileException e) {
+                    // committed or deleted while listing
+                }
+            }
+        } catch (java.io.UncheckedIOException e) {
+            if (!(e.getCause() instanceof NoSuchFileException)) {
+                throw new StorageException("listing abandoned writes below " + uri.resolve(prefix) + " failed: " + e.getCause(), e.getCause());
+            }
+        }
+        result.sort(Comparator.comparing(ObjectInfo::key));
+        return result;
+    }
+
+    @Override
+    public void deleteAbandonedWrite(String path) throws IOException {
+        Path p = root.resolve(path).normalize();
+        if (!p.startsWith(root) || !isTemp(p)) {
+            throw new IllegalArgumentException("'" + path + "' is not a leftover of an uncommitted write in " + uri);
+        }
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new StorageException("delete of " + uri.resolve(root.relativize(p).toString().replace('\\', '/')) + " failed: " + e, e);
+        }
+        pruneEmptyParents(p.getParent());
     }
 
     @Override

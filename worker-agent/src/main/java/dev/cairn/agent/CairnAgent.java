@@ -529,7 +529,8 @@ public final class CairnAgent implements AutoCloseable {
                 while ((chunk = shard.take()) != StagedShard.END) {
                     try {
                         if (ps.aborted()) {
-                            shard.release(chunk);
+                            // the chunk goes back in the finally below: releasing it here too put one
+                            // buffer twice in the pool, so two later chunks shared (and overwrote) memory
                             discard();
                             drain(shard);
                             return false;

@@ -36,6 +36,8 @@ final class StagedShard implements Snapshot {
     private int used;
     private long stagedBytes;
     private volatile boolean discarded;
+    /** Uploader thread only: the end marker has been taken. */
+    private boolean ended;
 
     StagedShard(StagingPool pool, long step) {
         this.pool = pool;
@@ -127,7 +129,11 @@ final class StagedShard implements Snapshot {
 
     /** Uploader side: the next chunk in order, or {@link #END}. */
     Chunk take() throws InterruptedException {
-        return filled.take();
+        Chunk c = filled.take();
+        if (c == END) {
+            ended = true;
+        }
+        return c;
     }
 
     /** The entry at {@code index}; it is registered before any of its bytes are queued. */
@@ -159,8 +165,11 @@ final class StagedShard implements Snapshot {
      */
     void drainToEnd() throws InterruptedException {
         discarded = true;
+        if (ended) {
+            return; // the end marker was consumed already (e.g. a commit failed after the last chunk)
+        }
         Chunk c;
-        while ((c = filled.take()) != END) {
+        while ((c = take()) != END) {
             release(c);
         }
     }
