@@ -228,10 +228,18 @@ final class LocalCheckpointStore implements CheckpointStore {
         if (offset < 0 || length < 0) {
             throw new IllegalArgumentException("bad range [" + offset + ", +" + length + ") of " + uri.resolve(key));
         }
+        Path path = pathOf(key);
         FileChannel channel;
         try {
-            channel = FileChannel.open(pathOf(key), StandardOpenOption.READ);
+            channel = FileChannel.open(path, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(uri, key);
+        } catch (IOException e) {
+            throw new StorageException("cannot open " + uri.resolve(key) + " for reading: " + e, e);
+        }
+        if (Files.isDirectory(path)) {
+            // Linux opens directories for reading; a "directory" is a key prefix, not an object
+            channel.close();
             throw new NoSuchObjectException(uri, key);
         }
         channel.position(offset);
