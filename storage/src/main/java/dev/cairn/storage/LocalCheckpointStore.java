@@ -1,7 +1,5 @@
 package dev.cairn.storage;
 
-import java.io.EOFException;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -244,50 +242,6 @@ final class LocalCheckpointStore implements CheckpointStore {
         }
         channel.position(offset);
         return new RangeInputStream(Channels.newInputStream(channel), length, uri.resolve(key));
-    }
-
-    /** Reads exactly {@code length} bytes, failing with EOF if the object ends before. */
-    static final class RangeInputStream extends FilterInputStream {
-        private long remaining;
-        private final String name;
-
-        RangeInputStream(InputStream in, long length, String name) {
-            super(in);
-            this.remaining = length;
-            this.name = name;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            if (remaining == 0) {
-                return -1;
-            }
-            int n = super.read(b, off, (int) Math.min(len, remaining));
-            if (n < 0) {
-                throw new EOFException("range extends past the end of " + name + " (" + remaining + " bytes missing)");
-            }
-            remaining -= n;
-            return n;
-        }
-
-        @Override
-        public long skip(long n) throws IOException {
-            long skipped = super.skip(Math.min(n, remaining));
-            remaining -= skipped;
-            return skipped;
-        }
-
-        @Override
-        public int available() throws IOException {
-            return (int) Math.min(super.available(), remaining);
-        }
     }
 
     @Override
