@@ -25,11 +25,22 @@ import java.util.stream.Stream;
  * A store on a local or NFS-mounted file system.
  *
  * <ul>
- *   <li>Writes go to a hidden temp file ({@code .name.RANDOM.tmp}) beside the target; a commit
- *       fsyncs it, renames it over the key and fsyncs the directory.
- *   <li>{@link #createIfAbsent} writes and fsyncs a temp file, then {@code link(2)}s it to the key,
- *       which fails atomically when the key exists, and fsyncs the directory.
- *   <li>Deletes remove directories that became empty, up to the root.
+ *   <li>{@link #create}: writes go to a hidden temp file ({@code .name.RANDOM.tmp}) beside the
+ *       target; {@code commit()} fsyncs it, renames it over the key (atomic replace) and fsyncs the
+ *       directory; {@code close()} without commit deletes the temp file. A crash leaves at most a
+ *       temp file, never a partial object.
+ *   <li>{@link #createIfAbsent}: writes and fsyncs a temp file, then {@code link(2)}s it to the key,
+ *       which fails atomically when the key exists, and fsyncs the directory. On file systems
+ *       without hard links, a move without replace (atomic on POSIX local file systems; on NFS only
+ *       as atomic as the server's rename).
+ *   <li>{@link #read}: a missing key (or a directory) is {@link NoSuchObjectException} at open; a
+ *       range past the end is {@link java.io.EOFException} when read.
+ *   <li>{@link #stat}: a missing key or a directory is empty.
+ *   <li>{@link #list}: a walk of the directory holding the prefix, without temp files; not a
+ *       snapshot of concurrent changes.
+ *   <li>{@link #delete}: a missing key is not an error; removes directories that became empty, up
+ *       to the root. {@link #deleteAll} checks every key before deleting any; each delete is atomic
+ *       on its own, the batch is not.
  * </ul>
  */
 final class LocalCheckpointStore implements CheckpointStore {
@@ -303,6 +314,14 @@ final class LocalCheckpointStore implements CheckpointStore {
             throw new StorageException("delete of " + uri.resolve(key) + " failed: " + e, e);
         }
         pruneEmptyParents(p.getParent());
+    }
+
+    @Override
+    public void deleteAll(java.util.Collection<String> keys) throws IOException {
+        for (String key : keys) {
+            Keys.check(key);
+        }
+        CheckpointStore.super.deleteAll(keys);
     }
 
     private void pruneEmptyParents(Path dir) {

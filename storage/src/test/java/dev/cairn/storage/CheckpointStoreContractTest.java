@@ -288,6 +288,15 @@ public abstract class CheckpointStoreContractTest {
     }
 
     @Test
+    void deleteAllWithAnInvalidKeyDeletesNothing() throws IOException {
+        store().write("keep/1", new byte[] {1});
+        store().write("keep/2", new byte[] {2});
+        assertThatThrownBy(() -> store().deleteAll(List.of("keep/1", "../escape", "keep/2")))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThat(keys(store().list(""))).containsExactly("keep/1", "keep/2");
+    }
+
+    @Test
     void writeAfterDeleteOfSameKey() throws IOException {
         store().write("d/k", new byte[] {1});
         store().delete("d/k");

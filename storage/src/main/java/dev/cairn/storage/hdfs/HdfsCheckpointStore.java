@@ -78,6 +78,8 @@ final class HdfsCheckpointStore implements CheckpointStore {
             "ipc.client.connect.max.retries.on.timeouts", "2",
             "dfs.client.retry.policy.enabled", "false");
 
+    private static final int PROBE_RPC_TIMEOUT_MS = 5_000;
+
     private final StorageUri uri;
     private final FileSystem fs;
     private final String rootPath;
@@ -94,6 +96,7 @@ final class HdfsCheckpointStore implements CheckpointStore {
     static HdfsCheckpointStore open(StorageUri uri, boolean create, String hadoopConfDir) throws IOException {
         Configuration conf = configuration(uri, hadoopConfDir);
         URI fsUri = URI.create("hdfs://" + uri.authority());
+        probe(uri, fsUri, conf);
         FileSystem fs;
         try {
             fs = FileSystem.newInstance(fsUri, conf);
@@ -111,6 +114,24 @@ final class HdfsCheckpointStore implements CheckpointStore {
                 e.addSuppressed(closeFailure);
             }
             throw e;
+        }
+    }
+
+    /**
+     * Asks the NameNode for the root's status with a short RPC deadline, so that an address where
+     * nothing (or something other than a NameNode) answers fails in seconds. The store's own client
+     * keeps the configured timeouts, which must tolerate a NameNode that is busy for a while.
+     */
+    private static void probe(StorageUri uri, URI fsUri, Configuration conf) throws IOException {
+        Configuration probeConf = new Configuration(conf);
+        probeConf.setInt("ipc.client.rpc-timeout.ms", PROBE_RPC_TIMEOUT_MS);
+        probeConf.setInt("ipc.client.connect.max.retries.on.timeouts", 1);
+        try (FileSystem probe = FileSystem.newInstance(fsUri, probeConf)) {
+            probe.getFileStatus(new Path(fsUri.getScheme(), fsUri.getAuthority(), uri.path()));
+        } catch (FileNotFoundException | org.apache.hadoop.security.AccessControlException e) {
+            // the NameNode answered; the root itself is checked next
+        } catch (IOException | RuntimeException e) {
+            throw new StorageUnavailableException("NameNode of " + uri + " does not answer: " + e, e);
         }
     }
 

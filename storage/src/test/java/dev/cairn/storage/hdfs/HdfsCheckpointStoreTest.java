@@ -117,7 +117,7 @@ class HdfsCheckpointStoreTest extends CheckpointStoreContractTest {
     }
 
     @Test
-    void nameNodeThatDoesNotAnswerFailsQuicklyAndNamesTheUri() throws IOException {
+    void portWithNothingListeningFailsQuicklyAndNamesTheUri() throws IOException {
         int closedPort;
         try (ServerSocket socket = new ServerSocket(0)) {
             closedPort = socket.getLocalPort();
@@ -126,8 +126,38 @@ class HdfsCheckpointStoreTest extends CheckpointStoreContractTest {
         long start = System.nanoTime();
         assertThatThrownBy(() -> CheckpointStores.open(uri))
                 .isInstanceOf(StorageUnavailableException.class)
-                .hasMessageContaining(uri);
+                .hasMessageContaining(uri)
+                .hasRootCauseInstanceOf(java.net.ConnectException.class);
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(15));
+    }
+
+    @Test
+    void listenerThatNeverAnswersFailsWithinSecondsAndNamesTheUri() throws IOException {
+        try (ServerSocket silent = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            // accepts connections (the kernel completes the handshake) but never speaks
+            String uri = "hdfs://127.0.0.1:" + silent.getLocalPort() + "/cairn";
+            long start = System.nanoTime();
+            assertThatThrownBy(() -> CheckpointStores.open(uri))
+                    .isInstanceOf(StorageUnavailableException.class)
+                    .hasMessageContaining(uri)
+                    .hasMessageContaining("does not answer");
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(20));
+        }
+    }
+
+    @Test
+    void siteFilesFromHadoopConfDirWinOverFailFastDefaults(@TempDir Path confDir) throws IOException {
+        java.nio.file.Files.writeString(confDir.resolve("core-site.xml"), """
+                <?xml version="1.0"?>
+                <configuration>
+                  <property><name>ipc.client.connect.max.retries</name><value>9</value></property>
+                  <property><name>fs.trash.interval</name><value>17</value></property>
+                </configuration>
+                """);
+        Configuration conf = HdfsCheckpointStore.configuration(StorageUri.parse("hdfs://" + nameNode + "/x"), confDir.toString());
+        assertThat(conf.getInt("ipc.client.connect.max.retries", 0)).isEqualTo(9);
+        assertThat(conf.getInt("fs.trash.interval", 0)).isEqualTo(17);
+        assertThat(conf.getInt("ipc.client.connect.timeout", 0)).isEqualTo(5000);
     }
 
     @Test
