@@ -59,6 +59,14 @@ public abstract class CheckpointStoreContractTest {
         return keys(store().list(""));
     }
 
+    /**
+     * Opens another, independent client of the same root: its own connections and caches, as another
+     * process would have. The default opens {@code store().uri()} again through the providers.
+     */
+    protected CheckpointStore openAnotherClient() throws IOException {
+        return CheckpointStores.open(store().uri(), false);
+    }
+
     // ---------------------------------------------------------------- write, commit, visibility
 
     @Test
@@ -367,6 +375,52 @@ public abstract class CheckpointStoreContractTest {
         }
         assertThat(keys(store().list(""))).containsExactly("race/manifest-0", "race/manifest-1", "race/manifest-2");
         assertThat(rawObjects()).containsExactlyInAnyOrder("race/manifest-0", "race/manifest-1", "race/manifest-2");
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void createIfAbsentRaceAcrossClientsHasExactlyOneWinner() throws Exception {
+        int clientsCount = 4;
+        int threads = 12;
+        List<CheckpointStore> clients = new ArrayList<>();
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            clients.add(store());
+            for (int c = 1; c < clientsCount; c++) {
+                clients.add(openAnotherClient());
+            }
+            CountDownLatch ready = new CountDownLatch(threads);
+            CountDownLatch go = new CountDownLatch(1);
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                CheckpointStore client = clients.get(t % clientsCount);
+                byte[] content = ("client " + (t % clientsCount) + " thread " + t).getBytes(UTF_8);
+                results.add(pool.submit(() -> {
+                    ready.countDown();
+                    go.await();
+                    return client.createIfAbsent("commit/manifest", content);
+                }));
+            }
+            ready.await();
+            go.countDown();
+            List<Integer> winners = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                if (results.get(t).get(1, TimeUnit.MINUTES)) {
+                    winners.add(t);
+                }
+            }
+            assertThat(winners).hasSize(1);
+            int winner = winners.get(0);
+            String expected = "client " + (winner % clientsCount) + " thread " + winner;
+            for (CheckpointStore client : clients) {
+                assertThat(client.readAll("commit/manifest")).asString(UTF_8).isEqualTo(expected);
+            }
+        } finally {
+            pool.shutdownNow();
+            for (CheckpointStore client : clients.subList(Math.min(1, clients.size()), clients.size())) {
+                client.close();
+            }
+        }
     }
 
     // ---------------------------------------------------------------- concurrency and size

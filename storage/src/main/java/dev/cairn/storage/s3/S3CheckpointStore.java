@@ -315,6 +315,10 @@ final class S3CheckpointStore implements CheckpointStore {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException("interrupted while uploading " + uri.resolve(key));
             }
+            if (partFailure.get() != null) {
+                inFlight.release();
+                checkWritable(); // throws: an earlier part failed, later ones are useless
+            }
             byte[] data = buf;
             int length = len;
             String upload = uploadId;
@@ -508,10 +512,21 @@ final class S3CheckpointStore implements CheckpointStore {
         return holdsContent(key, objectKey, content).orElse(false);
     }
 
-    /** Whether the object holds exactly {@code content}; empty when there is no object. */
+    /**
+     * Whether the object holds exactly {@code content}; empty when there is no object. Reads at most
+     * {@code content.length} bytes, whatever the size of the object found.
+     */
     private Optional<Boolean> holdsContent(String key, String objectKey, byte[] content) throws IOException {
         try {
-            byte[] stored = s3.getObjectAsBytes(r -> r.bucket(bucket).key(objectKey)).asByteArrayUnsafe();
+            HeadObjectResponse head = s3.headObject(r -> r.bucket(bucket).key(objectKey));
+            if (head.contentLength() != content.length) {
+                return Optional.of(false);
+            }
+            if (content.length == 0) {
+                return Optional.of(true);
+            }
+            byte[] stored = s3.getObjectAsBytes(r -> r.bucket(bucket).key(objectKey)
+                    .range("bytes=0-" + (content.length - 1))).asByteArrayUnsafe();
             return Optional.of(Arrays.equals(stored, content));
         } catch (S3Exception e) {
             if (e.statusCode() == 404) {
@@ -573,33 +588,45 @@ final class S3CheckpointStore implements CheckpointStore {
         return new RangeInputStream(body, length, uri.resolve(key));
     }
 
-    /** Closing before the end aborts the connection instead of draining the rest of the body. */
+    /**
+     * Closing before the whole response body was read aborts the connection instead of draining the
+     * rest; a fully read body lets the connection go back to the pool.
+     */
     private static final class AbortingInputStream extends FilterInputStream {
         private final ResponseInputStream<?> response;
-        private boolean eof;
+        private long remaining;
 
-        AbortingInputStream(ResponseInputStream<?> response) {
+        AbortingInputStream(ResponseInputStream<GetObjectResponse> response) {
             super(response);
             this.response = response;
+            Long length = response.response().contentLength();
+            this.remaining = length == null ? Long.MAX_VALUE : length;
         }
 
         @Override
         public int read() throws IOException {
             int b = super.read();
-            eof |= b < 0;
+            remaining = b < 0 ? 0 : remaining - 1;
             return b;
         }
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             int n = super.read(b, off, len);
-            eof |= n < 0;
+            remaining = n < 0 ? 0 : remaining - n;
             return n;
         }
 
         @Override
+        public long skip(long n) throws IOException {
+            long skipped = super.skip(n);
+            remaining -= skipped;
+            return skipped;
+        }
+
+        @Override
         public void close() throws IOException {
-            if (!eof) {
+            if (remaining > 0) {
                 response.abort();
             }
             super.close();
