@@ -118,7 +118,7 @@ class S3CheckpointStoreFailureTest {
 
     @Test
     void createIfAbsentWithoutAnAnswerIsCommitStateUnknown() throws IOException {
-        try (CheckpointStore store = open("&maxAttempts=2&requestTimeout=500")) {
+        try (CheckpointStore store = open("&maxAttempts=2&requestTimeout=2000")) {
             proxy.failNext("PUT", NO_ANSWER, NO_ANSWER);
             assertThatThrownBy(() -> store.createIfAbsent("manifest", "ours".getBytes(UTF_8)))
                     .isInstanceOf(CommitStateUnknownException.class)
