@@ -1,7 +1,5 @@
 package dev.cairn.storage;
 
-import java.io.EOFException;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -27,11 +25,22 @@ import java.util.stream.Stream;
  * A store on a local or NFS-mounted file system.
  *
  * <ul>
- *   <li>Writes go to a hidden temp file ({@code .name.RANDOM.tmp}) beside the target; a commit
- *       fsyncs it, renames it over the key and fsyncs the directory.
- *   <li>{@link #createIfAbsent} writes and fsyncs a temp file, then {@code link(2)}s it to the key,
- *       which fails atomically when the key exists, and fsyncs the directory.
- *   <li>Deletes remove directories that became empty, up to the root.
+ *   <li>{@link #create}: writes go to a hidden temp file ({@code .name.RANDOM.tmp}) beside the
+ *       target; {@code commit()} fsyncs it, renames it over the key (atomic replace) and fsyncs the
+ *       directory; {@code close()} without commit deletes the temp file. A crash leaves at most a
+ *       temp file, never a partial object.
+ *   <li>{@link #createIfAbsent}: writes and fsyncs a temp file, then {@code link(2)}s it to the key,
+ *       which fails atomically when the key exists, and fsyncs the directory. On file systems
+ *       without hard links, a move without replace (atomic on POSIX local file systems; on NFS only
+ *       as atomic as the server's rename).
+ *   <li>{@link #read}: a missing key (or a directory) is {@link NoSuchObjectException} at open; a
+ *       range past the end is {@link java.io.EOFException} when read.
+ *   <li>{@link #stat}: a missing key or a directory is empty.
+ *   <li>{@link #list}: a walk of the directory holding the prefix, without temp files; not a
+ *       snapshot of concurrent changes.
+ *   <li>{@link #delete}: a missing key is not an error; removes directories that became empty, up
+ *       to the root. {@link #deleteAll} checks every key before deleting any; each delete is atomic
+ *       on its own, the batch is not.
  * </ul>
  */
 final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWrites {
@@ -228,58 +237,22 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
         if (offset < 0 || length < 0) {
             throw new IllegalArgumentException("bad range [" + offset + ", +" + length + ") of " + uri.resolve(key));
         }
+        Path path = pathOf(key);
         FileChannel channel;
         try {
-            channel = FileChannel.open(pathOf(key), StandardOpenOption.READ);
+            channel = FileChannel.open(path, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(uri, key);
+        } catch (IOException e) {
+            throw new StorageException("cannot open " + uri.resolve(key) + " for reading: " + e, e);
+        }
+        if (Files.isDirectory(path)) {
+            // Linux opens directories for reading; a "directory" is a key prefix, not an object
+            channel.close();
             throw new NoSuchObjectException(uri, key);
         }
         channel.position(offset);
         return new RangeInputStream(Channels.newInputStream(channel), length, uri.resolve(key));
-    }
-
-    /** Reads exactly {@code length} bytes, failing with EOF if the object ends before. */
-    static final class RangeInputStream extends FilterInputStream {
-        private long remaining;
-        private final String name;
-
-        RangeInputStream(InputStream in, long length, String name) {
-            super(in);
-            this.remaining = length;
-            this.name = name;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            if (remaining == 0) {
-                return -1;
-            }
-            int n = super.read(b, off, (int) Math.min(len, remaining));
-            if (n < 0) {
-                throw new EOFException("range extends past the end of " + name + " (" + remaining + " bytes missing)");
-            }
-            remaining -= n;
-            return n;
-        }
-
-        @Override
-        public long skip(long n) throws IOException {
-            long skipped = super.skip(Math.min(n, remaining));
-            remaining -= skipped;
-            return skipped;
-        }
-
-        @Override
-        public int available() throws IOException {
-            return (int) Math.min(super.available(), remaining);
-        }
     }
 
     @Override
@@ -388,6 +361,14 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
             throw new StorageException("delete of " + uri.resolve(key) + " failed: " + e, e);
         }
         pruneEmptyParents(p.getParent());
+    }
+
+    @Override
+    public void deleteAll(java.util.Collection<String> keys) throws IOException {
+        for (String key : keys) {
+            Keys.check(key);
+        }
+        CheckpointStore.super.deleteAll(keys);
     }
 
     private void pruneEmptyParents(Path dir) {
