@@ -100,6 +100,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--keep", description = "Keep the benchmark's files.")
     boolean keep;
 
+    @Option(names = "--only", split = ",", hidden = true, description = "Measure only some figures: throughput, coordination, memory.")
+    List<String> only = List.of("throughput", "coordination", "memory");
+
     private final Map<String, Object> out = new LinkedHashMap<>();
 
     @Override
@@ -132,16 +135,22 @@ final class BenchCommand implements Callable<Integer> {
         progress("backend %s at %s; %d workers x %d MiB, %d saves + 1 warm-up; %d cores", backend, root, workers, shardMib, saves,
                 Runtime.getRuntime().availableProcessors());
         try {
-            new Throughput(child(root, "throughput"), shardBytes, entryBytes).run();
-            coordination(child(root, "coordination"));
-            memory(child(root, "memory"));
+            if (only.contains("throughput")) {
+                new Throughput(child(root, "throughput"), shardBytes, entryBytes).run();
+            }
+            if (only.contains("coordination")) {
+                coordination(child(root, "coordination"));
+            }
+            if (only.contains("memory")) {
+                memory(child(root, "memory"));
+            }
         } finally {
             if (!keep) {
                 deleteTree(root);
             }
         }
 
-        if (json) {
+        if (json || only.size() < 3) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
             printTable();

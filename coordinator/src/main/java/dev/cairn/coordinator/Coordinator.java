@@ -308,7 +308,7 @@ public final class Coordinator implements AutoCloseable {
                 SaveCoordinator.CommitResult result;
                 String message = "";
                 try {
-                    result = catalog.commit(manifest) == CheckpointCatalog.CommitOutcome.COMMITTED
+                    result = catalog.commitManifest(manifest) == CheckpointCatalog.CommitOutcome.COMMITTED
                             ? SaveCoordinator.CommitResult.COMMITTED : SaveCoordinator.CommitResult.ALREADY_EXISTS;
                 } catch (CommitStateUnknownException e) {
                     result = recheck(manifest);
@@ -320,6 +320,10 @@ public final class Coordinator implements AutoCloseable {
                 SaveCoordinator.CommitResult r = result;
                 String m = message;
                 post((Urgent) () -> machine.onCommitResult(manifest.saveId(), r, m));
+                if (r == SaveCoordinator.CommitResult.COMMITTED) {
+                    // after the commit point and its announcement: the hint is best effort and off the save's latency
+                    updateHintMonotonic(manifest.step());
+                }
             });
         }
 
@@ -371,6 +375,16 @@ public final class Coordinator implements AutoCloseable {
                 return;
             }
             io.execute(() -> applyRetention(victims, aborted));
+        }
+    }
+
+    private long hintedStep = -1;
+
+    /** Hint updates of consecutive commits may run on different I/O threads: never move the hint back. */
+    private synchronized void updateHintMonotonic(long step) {
+        if (step > hintedStep) {
+            catalog.updateHint(step);
+            hintedStep = step;
         }
     }
 

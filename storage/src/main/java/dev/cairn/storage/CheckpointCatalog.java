@@ -126,12 +126,23 @@ public final class CheckpointCatalog {
      *     written; the caller must not delete the save's objects
      */
     public CommitOutcome commit(Manifest manifest) throws IOException {
-        String key = Layout.manifestKey(manifest.step());
-        if (!store.createIfAbsent(key, ManifestCodec.encode(manifest))) {
-            return CommitOutcome.ALREADY_EXISTS;
+        CommitOutcome outcome = commitManifest(manifest);
+        if (outcome == CommitOutcome.COMMITTED) {
+            updateHint(manifest.step());
         }
-        updateHint(manifest.step());
-        return CommitOutcome.COMMITTED;
+        return outcome;
+    }
+
+    /**
+     * The commit point alone: the manifest's atomic create-if-absent, without the LATEST hint. A
+     * caller that announces the commit before updating the hint (the coordinator, so the hint's two
+     * fsyncs are not on the save's latency) calls {@link #updateHint} afterwards.
+     *
+     * @throws CommitStateUnknownException as {@link #commit}
+     */
+    public CommitOutcome commitManifest(Manifest manifest) throws IOException {
+        String key = Layout.manifestKey(manifest.step());
+        return store.createIfAbsent(key, ManifestCodec.encode(manifest)) ? CommitOutcome.COMMITTED : CommitOutcome.ALREADY_EXISTS;
     }
 
     /** Points the LATEST hint at {@code step} (best effort: failures are logged). */
