@@ -100,6 +100,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--keep", description = "Keep the benchmark's files.")
     boolean keep;
 
+    @Option(names = "--phases", hidden = true, description = "Print every agent phase with a millisecond clock (to see where a save's time goes).")
+    boolean phases;
+
     @Option(names = "--only", split = ",", hidden = true, description = "Measure only some figures: throughput, coordination, memory.")
     List<String> only = List.of("throughput", "coordination", "memory");
 
@@ -113,6 +116,7 @@ final class BenchCommand implements Callable<Integer> {
         StorageUri root = child(base, "bench-" + System.currentTimeMillis());
         long shardBytes = (long) shardMib << 20;
         int entryBytes = (int) Math.min(shardBytes, (long) entryKib << 10);
+        // copy-baseline targets on the heap; staging and the trainers' state are direct (limited to -Xmx too)
         long needHeap = 2L * workers * shardBytes + (256L << 20);
         if (Runtime.getRuntime().maxMemory() < needHeap) {
             throw new UserError("cairn bench with " + workers + " workers of " + shardMib + " MiB needs a heap of at least "
@@ -309,8 +313,8 @@ final class BenchCommand implements Callable<Integer> {
                     for (int round = 0; round <= saves; round++) {
                         boolean warmup = round == 0;
                         long step = round + 1;
-                        double copy = copyBaseline();
                         double raw = rawWrite(store, step);
+                        double copy = copyBaseline(); // right before the save: the same conditions
                         long[] save = cairnSave(agents, step);
                         double naive = naiveSave(store, step);
                         double stall = save[0] / 1e6;
@@ -375,8 +379,17 @@ final class BenchCommand implements Callable<Integer> {
             List<CairnAgent> agents = new ArrayList<>();
             try {
                 for (int w = 0; w < workers; w++) {
+                    int worker = w;
                     agents.add(CairnAgent.connect(AgentConfig.builder("127.0.0.1:" + port, RUN, w, workers)
                             .stagingBytes(shardBytes + (8L << 20))
+                            .hooks(new dev.cairn.agent.AgentHooks() {
+                                @Override
+                                public void onPhase(Phase phase, long step) {
+                                    if (phases) {
+                                        System.err.printf("phase w%d step %d %s %d%n", worker, step, phase, System.nanoTime() / 1_000_000 % 100_000);
+                                    }
+                                }
+                            })
                             .build()));
                 }
             } catch (Exception e) {
@@ -700,6 +713,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("stagingMiB", stagingMib);
             m.put("xmxMiB", memoryHeapMib);
             m.put("peakStagingMiB", round2(e.getLong("peakStagingBytes") / 1048576.0));
+            m.put("stagingIs", "direct (off-heap) chunks, bounded by the staging budget; not part of peakHeapMiB");
             m.put("stallMs", round2(e.getLong("stallMicros") / 1000.0));
             m.put("measuredBy", "sum of the peak usage of the heap memory pools during the save (an upper bound, garbage included)");
             out.put("memory", m);

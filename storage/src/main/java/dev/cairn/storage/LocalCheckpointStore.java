@@ -126,6 +126,22 @@ final class LocalCheckpointStore implements CheckpointStore {
         }
 
         @Override
+        public void write(ByteBuffer src) throws IOException {
+            if (closed) {
+                throw new IOException("writer of " + uri.resolve(key) + " is closed");
+            }
+            int len = src.remaining();
+            try {
+                while (src.hasRemaining()) {
+                    channel.write(src);
+                }
+            } catch (IOException e) {
+                throw new StorageException("write to " + uri.resolve(key) + " failed: " + e, e);
+            }
+            written += len;
+        }
+
+        @Override
         public void commit() throws IOException {
             if (closed) {
                 throw new IOException("writer of " + uri.resolve(key) + " is closed");

@@ -28,6 +28,7 @@ import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -465,7 +466,7 @@ public final class CairnAgent implements AutoCloseable {
                     .setStep(ps.step)
                     .setObjectKey(sw.objectBytes > 0 ? key : "")
                     .setLength(sw.objectBytes)
-                    .setCrc32C((int) sw.objectCrc.getValue())
+                    .setCrc32C(sw.objectCrc)
                     .addAllEntries(sw.infos)
                     .setStallMicros(ps.stallMicros)
                     .setUploadMicros((System.nanoTime() - start) / 1000);
@@ -500,7 +501,8 @@ public final class CairnAgent implements AutoCloseable {
         final StagedShard shard;
         final String key;
         final boolean writesReplicated;
-        final CRC32C objectCrc = new CRC32C();
+        /** Derived from the entries' CRCs: every byte is checksummed once, per entry. */
+        int objectCrc;
         final CRC32C entryCrc = new CRC32C();
         final List<EntryInfo> infos = new ArrayList<>();
         ObjectWriter out;
@@ -560,6 +562,7 @@ public final class CairnAgent implements AutoCloseable {
         }
 
         private void consume(StagedShard.Chunk chunk) throws IOException {
+            ByteBuffer data = chunk.data();
             int p = 0;
             while (p < chunk.length()) {
                 while (remaining == 0) {
@@ -570,9 +573,8 @@ public final class CairnAgent implements AutoCloseable {
                     if (out == null) {
                         out = store().create(key);
                     }
-                    out.write(chunk.data(), p, n);
-                    objectCrc.update(chunk.data(), p, n);
-                    entryCrc.update(chunk.data(), p, n);
+                    entryCrc.update(data.limit(p + n).position(p));
+                    out.write(data.limit(p + n).position(p));
                     objectBytes += n;
                 }
                 p += n;
@@ -597,8 +599,10 @@ public final class CairnAgent implements AutoCloseable {
             finished = index;
             StagedShard.StagedEntry e = shard.entry(index);
             if (include) {
+                int crc = (int) entryCrc.getValue();
+                objectCrc = Crc32cCombine.combine(objectCrc, crc, e.length());
                 infos.add(EntryInfo.newBuilder().setName(e.name()).setOffset(entryStart).setLength(e.length())
-                        .setCrc32C((int) entryCrc.getValue()).setReplicated(e.replicated()).build());
+                        .setCrc32C(crc).setReplicated(e.replicated()).build());
             }
         }
 

@@ -16,13 +16,19 @@ import java.util.concurrent.LinkedBlockingQueue;
  * their bytes into staging chunks), the uploader takes filled chunks in order as soon as they are
  * full. Entries are registered before their bytes are queued, so the uploader always knows which
  * entry a byte belongs to.
+ *
+ * <p>The uploader holds back while the snapshot fits in staging: on a machine with few cores,
+ * streaming during the copy takes CPU (checksums, the write's copy into the page cache) from the
+ * trainer, which is blocked until the copy ends. It starts when the snapshot is sealed, or as soon
+ * as the trainer would wait for a chunk, so a snapshot larger than the budget still streams
+ * through bounded memory (the trainer then waits only for the first chunk to be written).
  */
 final class StagedShard implements Snapshot {
     /** An entry's place in the staged byte stream. */
     record StagedEntry(String name, boolean replicated, long length) {}
 
-    /** A filled chunk; {@code length} bytes of {@code data} are valid. {@code END} has no data. */
-    record Chunk(byte[] data, int length) {}
+    /** A filled chunk; bytes [0, {@code length}) of {@code data} are valid. {@code END} has no data. */
+    record Chunk(ByteBuffer data, int length) {}
 
     static final Chunk END = new Chunk(null, 0);
 
@@ -32,10 +38,11 @@ final class StagedShard implements Snapshot {
     private final Set<String> names = new HashSet<>();
     private final Map<String, Object> metadata = new LinkedHashMap<>();
     private final BlockingQueue<Chunk> filled = new LinkedBlockingQueue<>();
-    private byte[] current;
-    private int used;
+    private ByteBuffer current;
     private long stagedBytes;
     private volatile boolean discarded;
+    /** Set once the uploader may take chunks; guarded by {@code this}. */
+    private boolean streaming;
 
     StagedShard(StagingPool pool, long step) {
         this.pool = pool;
@@ -91,13 +98,18 @@ final class StagedShard implements Snapshot {
         try {
             while (src.hasRemaining()) {
                 if (current == null) {
-                    current = pool.acquire();
-                    used = 0;
+                    current = pool.tryAcquire();
+                    if (current == null) {
+                        startStreaming(); // the pool is exhausted: only the uploader can free chunks
+                        current = pool.acquire();
+                    }
                 }
-                int n = Math.min(src.remaining(), current.length - used);
-                src.get(current, used, n);
-                used += n;
-                if (used == current.length) {
+                int n = Math.min(src.remaining(), current.remaining());
+                int end = src.position() + n;
+                int limit = src.limit();
+                current.put(src.limit(end));
+                src.limit(limit);
+                if (!current.hasRemaining()) {
                     flush();
                 }
             }
@@ -112,10 +124,16 @@ final class StagedShard implements Snapshot {
             if (discarded) {
                 pool.release(current);
             } else {
-                filled.add(new Chunk(current, used));
+                filled.add(new Chunk(current, current.position()));
             }
             current = null;
-            used = 0;
+        }
+    }
+
+    private synchronized void startStreaming() {
+        if (!streaming) {
+            streaming = true;
+            notifyAll();
         }
     }
 
@@ -123,10 +141,16 @@ final class StagedShard implements Snapshot {
     void seal() {
         flush();
         filled.add(END);
+        startStreaming();
     }
 
-    /** Uploader side: the next chunk in order, or {@link #END}. */
+    /** Uploader side: the next chunk in order, or {@link #END}; waits until streaming starts. */
     Chunk take() throws InterruptedException {
+        synchronized (this) {
+            while (!streaming) {
+                wait();
+            }
+        }
         return filled.take();
     }
 
