@@ -22,6 +22,7 @@ import org.slf4j.LoggerFactory;
 public final class CheckpointCatalog {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointCatalog.class);
     private static final int BUFFER = 1 << 20;
+    private static final int CRC_SLICE = 256 << 10;
 
     private final CheckpointStore store;
 
@@ -232,7 +233,8 @@ public final class CheckpointCatalog {
             if (remaining == 0) {
                 return -1;
             }
-            int n = super.read(b, off, (int) Math.min(len, remaining));
+            // at most a slice at a time, so the CRC reads the bytes while they are still in the CPU cache
+            int n = super.read(b, off, (int) Math.min(Math.min(len, remaining), CRC_SLICE));
             if (n < 0) {
                 throw new CorruptObjectException(what + " is truncated: " + remaining + " bytes missing");
             }
