@@ -100,7 +100,10 @@ public final class Coordinator implements AutoCloseable {
                 .keepAliveTimeout(2, TimeUnit.SECONDS)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES);
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                // every handler only posts to the event loop and never blocks: run it on the network
+                // thread instead of handing each message to gRPC's default executor first
+                .directExecutor();
         return start(config, builder, Clock.systemUTC());
     }
 
