@@ -73,7 +73,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--shard-mib", defaultValue = "256", description = "Bytes per worker shard, in MiB (default ${DEFAULT-VALUE}).")
     int shardMib;
 
-    @Option(names = "--saves", defaultValue = "3", description = "Measured repetitions of every figure; medians are reported "
+    @Option(names = "--saves", defaultValue = "5", description = "Measured repetitions of every figure; medians are reported "
             + "(default ${DEFAULT-VALUE}, plus one warm-up round).")
     int saves;
 
@@ -130,6 +130,7 @@ final class BenchCommand implements Callable<Integer> {
         out.put("jvm", System.getProperty("java.vm.name") + " " + Runtime.version());
         out.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         out.put("maxHeapMiB", Runtime.getRuntime().maxMemory() >> 20);
+        out.put("loadAverageAtStart", round2(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
         out.put("workers", workers);
         out.put("shardMiB", shardMib);
         out.put("entryKiB", entryBytes >> 10);
@@ -154,6 +155,7 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
 
+        out.put("loadAverageAtEnd", round2(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
         if (json || only.size() < 3) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
@@ -373,6 +375,14 @@ final class BenchCommand implements Callable<Integer> {
             rounds.put("restoreMiBps", round2(restoreMiBps));
             rounds.put("rawReadMiBps", round2(rawReadMiBps));
             out.put("rounds", rounds);
+            // each round measures a figure next to its baseline; under a drifting machine load the median of
+            // these paired ratios is the steadier view (the headline ratios above are ratios of medians)
+            Map<String, Object> paired = new LinkedHashMap<>();
+            paired.put("stallRatio", round3(median(ratios(stallMs, copyMs))));
+            paired.put("naiveStallRatio", round3(median(ratios(naiveMs, copyMs))));
+            paired.put("writeRatio", round3(median(ratios(saveMiBps, rawWriteMiBps))));
+            paired.put("readRatio", round3(median(ratios(restoreMiBps, rawReadMiBps))));
+            out.put("pairedRatioMedians", paired);
         }
 
         private List<CairnAgent> connect(int port) throws Exception {
@@ -774,6 +784,14 @@ final class BenchCommand implements Callable<Integer> {
     static double percentile(List<Double> sorted, double p) {
         int rank = (int) Math.ceil(p / 100.0 * sorted.size());
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, rank - 1)));
+    }
+
+    private static List<Double> ratios(List<Double> a, List<Double> b) {
+        List<Double> r = new ArrayList<>();
+        for (int i = 0; i < a.size(); i++) {
+            r.add(a.get(i) / b.get(i));
+        }
+        return r;
     }
 
     private static long max(long[] values) {
