@@ -421,8 +421,8 @@ public final class CairnAgent implements AutoCloseable {
         }
         config.hooks().onPhase(AgentHooks.Phase.PREPARED, step);
         StagedShard shard = new StagedShard(pool, step);
-        uploader.execute(() -> upload(ps, shard));
         try {
+            uploader.execute(() -> upload(ps, shard));
             writer.write(shard);
         } catch (IOException | RuntimeException e) {
             String why = e.getMessage() == null ? e.toString() : e.getMessage();

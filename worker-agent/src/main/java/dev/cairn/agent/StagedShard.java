@@ -43,10 +43,19 @@ final class StagedShard implements Snapshot {
     private volatile boolean discarded;
     /** Set once the uploader may take chunks; guarded by {@code this}. */
     private boolean streaming;
+    /** Streaming started because the trainer needed chunks back (not because the snapshot ended). */
+    private boolean underPressure;
+    private boolean sealed;
+    /**
+     * How long a sealed shard's upload defers to other snapshots of this process at most: long
+     * enough for a copy of a large shard, short against an upload.
+     */
+    private static final long DEFER_TO_OTHER_SNAPSHOTS_MILLIS = 2_000;
 
     StagedShard(StagingPool pool, long step) {
         this.pool = pool;
         this.step = step;
+        SnapshotGate.begin();
     }
 
     @Override
@@ -100,7 +109,7 @@ final class StagedShard implements Snapshot {
                 if (current == null) {
                     current = pool.tryAcquire();
                     if (current == null) {
-                        startStreaming(); // the pool is exhausted: only the uploader can free chunks
+                        startStreaming(true); // the pool is exhausted: only the uploader can free chunks
                         current = pool.acquire();
                     }
                 }
@@ -130,7 +139,8 @@ final class StagedShard implements Snapshot {
         }
     }
 
-    private synchronized void startStreaming() {
+    private synchronized void startStreaming(boolean pressure) {
+        underPressure |= pressure;
         if (!streaming) {
             streaming = true;
             notifyAll();
@@ -141,18 +151,37 @@ final class StagedShard implements Snapshot {
     void seal() {
         flush();
         filled.add(END);
-        startStreaming();
+        synchronized (this) {
+            if (sealed) {
+                return;
+            }
+            sealed = true;
+        }
+        SnapshotGate.end();
+        startStreaming(false);
     }
 
-    /** Uploader side: the next chunk in order, or {@link #END}; waits until streaming starts. */
+    /**
+     * Uploader side: the next chunk in order, or {@link #END}. Waits until streaming starts; a
+     * shard that was sealed without needing its chunks back first defers (boundedly) to the other
+     * snapshots of this process still being copied.
+     */
     Chunk take() throws InterruptedException {
+        boolean defer;
         synchronized (this) {
             while (!streaming) {
                 wait();
             }
+            defer = !underPressure && deferOnce;
+            deferOnce = false;
+        }
+        if (defer) {
+            SnapshotGate.awaitQuiet(DEFER_TO_OTHER_SNAPSHOTS_MILLIS);
         }
         return filled.take();
     }
+
+    private boolean deferOnce = true;
 
     /** The entry at {@code index}; it is registered before any of its bytes are queued. */
     synchronized StagedEntry entry(int index) {
