@@ -107,6 +107,8 @@ final class BenchCommand implements Callable<Integer> {
     List<String> only = List.of("throughput", "coordination", "memory");
 
     private final Map<String, Object> out = new LinkedHashMap<>();
+    /** The temp directory this run made when no --storage was given; removed at the end. */
+    private Path createdBase;
 
     @Override
     public Integer call() throws Exception {
@@ -152,6 +154,9 @@ final class BenchCommand implements Callable<Integer> {
         } finally {
             if (!keep) {
                 deleteTree(root);
+                if (createdBase != null) {
+                    Files.deleteIfExists(createdBase);
+                }
             }
         }
 
@@ -218,7 +223,8 @@ final class BenchCommand implements Callable<Integer> {
                 throw new UserError("--backend " + backend + " needs --storage, e.g. "
                         + (backend.equals("s3") ? "s3://bucket/prefix" : "hdfs://namenode:8020/tmp"));
             }
-            return StorageUri.parse(Files.createTempDirectory("cairn-bench-").toString());
+            createdBase = Files.createTempDirectory("cairn-bench-");
+            return StorageUri.parse(createdBase.toString());
         }
         StorageUri uri = StorageUri.parse(storage);
         if (!uri.scheme().equals(backend)) {
