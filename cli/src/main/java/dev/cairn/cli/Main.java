@@ -26,6 +26,8 @@ import picocli.CommandLine.Command;
             DemoCommand.class,
             ChaosCommand.class,
             ToyWorkerCommand.class,
+            BenchCommand.class,
+            BenchAgentCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {
@@ -78,7 +80,7 @@ public final class Main implements Runnable {
         if (level == null) {
             boolean server = args.length > 0 && (args[0].equals("coordinator") || args[0].equals("toy-worker"));
             level = server ? "info" : "warn";
-            if (args.length > 0 && (args[0].equals("demo") || args[0].equals("chaos"))) {
+            if (args.length > 0 && (args[0].equals("demo") || args[0].equals("chaos") || args[0].equals("bench"))) {
                 level = "error";
             }
         }

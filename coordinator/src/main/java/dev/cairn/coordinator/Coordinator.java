@@ -100,7 +100,10 @@ public final class Coordinator implements AutoCloseable {
                 .keepAliveTimeout(2, TimeUnit.SECONDS)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES);
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                // every handler only posts to the event loop and never blocks: run it on the network
+                // thread instead of handing each message to gRPC's default executor first
+                .directExecutor();
         return start(config, builder, Clock.systemUTC());
     }
 
@@ -308,7 +311,7 @@ public final class Coordinator implements AutoCloseable {
                 SaveCoordinator.CommitResult result;
                 String message = "";
                 try {
-                    result = catalog.commit(manifest) == CheckpointCatalog.CommitOutcome.COMMITTED
+                    result = catalog.commitManifest(manifest) == CheckpointCatalog.CommitOutcome.COMMITTED
                             ? SaveCoordinator.CommitResult.COMMITTED : SaveCoordinator.CommitResult.ALREADY_EXISTS;
                     if (result == SaveCoordinator.CommitResult.COMMITTED) {
                         config.hooks().onPhase(CoordinatorHooks.Phase.MANIFEST_WRITTEN, manifest.step(), manifest.saveId());
@@ -323,6 +326,10 @@ public final class Coordinator implements AutoCloseable {
                 SaveCoordinator.CommitResult r = result;
                 String m = message;
                 post((Urgent) () -> machine.onCommitResult(manifest.saveId(), r, m));
+                if (r == SaveCoordinator.CommitResult.COMMITTED) {
+                    // after the commit point and its announcement: the hint is best effort and off the save's latency
+                    updateHintMonotonic(manifest.step());
+                }
             });
         }
 
@@ -374,6 +381,16 @@ public final class Coordinator implements AutoCloseable {
                 return;
             }
             io.execute(() -> applyRetention(victims, aborted));
+        }
+    }
+
+    private long hintedStep = -1;
+
+    /** Hint updates of consecutive commits may run on different I/O threads: never move the hint back. */
+    private synchronized void updateHintMonotonic(long step) {
+        if (step > hintedStep) {
+            catalog.updateHint(step);
+            hintedStep = step;
         }
     }
 

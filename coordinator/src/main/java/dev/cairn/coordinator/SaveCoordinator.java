@@ -149,7 +149,7 @@ final class SaveCoordinator {
         Welcome.Builder welcome = Welcome.newBuilder()
                 .setRunId(config.runId())
                 .setWorldSize(config.worldSize())
-                .setStorageUri(config.storage().toString())
+                .setStorageUri(config.storage().toUriString())
                 .setSaveEverySteps(config.saveEverySteps())
                 .setHeartbeatIntervalMillis(config.heartbeatInterval().toMillis());
         if (latest != null) {

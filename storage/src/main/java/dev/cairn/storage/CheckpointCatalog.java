@@ -22,6 +22,7 @@ import org.slf4j.LoggerFactory;
 public final class CheckpointCatalog {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointCatalog.class);
     private static final int BUFFER = 1 << 20;
+    private static final int CRC_SLICE = 256 << 10;
 
     private final CheckpointStore store;
 
@@ -126,12 +127,23 @@ public final class CheckpointCatalog {
      *     written; the caller must not delete the save's objects
      */
     public CommitOutcome commit(Manifest manifest) throws IOException {
-        String key = Layout.manifestKey(manifest.step());
-        if (!store.createIfAbsent(key, ManifestCodec.encode(manifest))) {
-            return CommitOutcome.ALREADY_EXISTS;
+        CommitOutcome outcome = commitManifest(manifest);
+        if (outcome == CommitOutcome.COMMITTED) {
+            updateHint(manifest.step());
         }
-        updateHint(manifest.step());
-        return CommitOutcome.COMMITTED;
+        return outcome;
+    }
+
+    /**
+     * The commit point alone: the manifest's atomic create-if-absent, without the LATEST hint. A
+     * caller that announces the commit before updating the hint (the coordinator, so the hint's two
+     * fsyncs are not on the save's latency) calls {@link #updateHint} afterwards.
+     *
+     * @throws CommitStateUnknownException as {@link #commit}
+     */
+    public CommitOutcome commitManifest(Manifest manifest) throws IOException {
+        String key = Layout.manifestKey(manifest.step());
+        return store.createIfAbsent(key, ManifestCodec.encode(manifest)) ? CommitOutcome.COMMITTED : CommitOutcome.ALREADY_EXISTS;
     }
 
     /** Points the LATEST hint at {@code step} (best effort: failures are logged). */
@@ -239,7 +251,8 @@ public final class CheckpointCatalog {
             if (remaining == 0) {
                 return -1;
             }
-            int n = super.read(b, off, (int) Math.min(len, remaining));
+            // at most a slice at a time, so the CRC reads the bytes while they are still in the CPU cache
+            int n = super.read(b, off, (int) Math.min(Math.min(len, remaining), CRC_SLICE));
             if (n < 0) {
                 throw new CorruptObjectException(what + " is truncated: " + remaining + " bytes missing");
             }

@@ -1,8 +1,10 @@
 package dev.cairn.storage;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -18,6 +20,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
 
@@ -45,6 +51,17 @@ import java.util.stream.Stream;
  */
 final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWrites {
     private static final String TMP_SUFFIX = ".tmp";
+    /**
+     * Write-behind: every this many bytes a writer asks the kernel (on another thread) to start
+     * writing its dirty pages back, so the disk works while the writer still fills the page cache
+     * and the commit's fsync has little left to do.
+     */
+    private static final long WRITE_BEHIND_BYTES = 16L << 20;
+    private static final ExecutorService FLUSHER = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "cairn-local-write-behind");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final StorageUri uri;
     private final Path root;
@@ -103,6 +120,8 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
         private final Path temp;
         private final FileChannel channel;
         private long written;
+        private long sinceFlush;
+        private Future<?> flushing;
         private boolean committed;
         private boolean closed;
 
@@ -132,6 +151,53 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
                 throw new StorageException("write to " + uri.resolve(key) + " failed: " + e, e);
             }
             written += len;
+            writeBehind(len);
+        }
+
+        @Override
+        public void write(ByteBuffer src) throws IOException {
+            if (closed) {
+                throw new IOException("writer of " + uri.resolve(key) + " is closed");
+            }
+            int len = src.remaining();
+            try {
+                while (src.hasRemaining()) {
+                    channel.write(src);
+                }
+            } catch (IOException e) {
+                throw new StorageException("write to " + uri.resolve(key) + " failed: " + e, e);
+            }
+            written += len;
+            writeBehind(len);
+        }
+
+        private void writeBehind(long len) throws IOException {
+            sinceFlush += len;
+            if (sinceFlush >= WRITE_BEHIND_BYTES && (flushing == null || flushing.isDone())) {
+                awaitFlush();
+                sinceFlush = 0;
+                flushing = FLUSHER.submit(() -> {
+                    channel.force(false);
+                    return null;
+                });
+            }
+        }
+
+        /** Waits for the write-behind flush in flight and reports its failure. */
+        private void awaitFlush() throws IOException {
+            if (flushing == null) {
+                return;
+            }
+            try {
+                flushing.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while flushing " + uri.resolve(key));
+            } catch (ExecutionException e) {
+                throw new StorageException("write-behind flush of " + uri.resolve(key) + " failed: " + e.getCause(), e.getCause());
+            } finally {
+                flushing = null;
+            }
         }
 
         @Override
@@ -140,6 +206,7 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
                 throw new IOException("writer of " + uri.resolve(key) + " is closed");
             }
             try {
+                awaitFlush();
                 channel.force(true);
                 channel.close();
                 moveReplacing(temp, target);
@@ -251,9 +318,117 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
             channel.close();
             throw new NoSuchObjectException(uri, key);
         }
-        channel.position(offset);
+        try {
+            if (length >= MAP_THRESHOLD && length <= Integer.MAX_VALUE && offset + length <= channel.size()) {
+                // large ranges are mapped: the reader copies straight from the page cache into its array,
+                // where a channel read would first copy into a temporary direct buffer
+                MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, offset, length);
+                channel.close();
+                return new MappedRangeInputStream(mapped, uri.resolve(key));
+            }
+            channel.position(offset);
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
         return new RangeInputStream(Channels.newInputStream(channel), length, uri.resolve(key));
     }
+
+    /** Ranges at least this long are read through a memory mapping. */
+    private static final long MAP_THRESHOLD = 1L << 20;
+
+    /** A mapped range; unmapped on close so a deleted object's space is freed at once. */
+    static final class MappedRangeInputStream extends InputStream {
+        private final String name;
+        private MappedByteBuffer buffer;
+
+        MappedRangeInputStream(MappedByteBuffer buffer, String name) {
+            this.buffer = buffer;
+            this.name = name;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (buffer == null) {
+                throw new IOException("stream of " + name + " is closed");
+            }
+            if (len == 0) {
+                return 0;
+            }
+            if (!buffer.hasRemaining()) {
+                return -1;
+            }
+            int n = Math.min(len, buffer.remaining());
+            try {
+                buffer.get(b, off, n);
+            } catch (InternalError e) {
+                // SIGBUS: the file was truncated under the mapping
+                throw new EOFException(name + " was truncated while being read");
+            }
+            return n;
+        }
+
+        @Override
+        public long skip(long n) {
+            if (buffer == null || n <= 0) {
+                return 0;
+            }
+            int k = (int) Math.min(n, buffer.remaining());
+            buffer.position(buffer.position() + k);
+            return k;
+        }
+
+        @Override
+        public int available() {
+            return buffer == null ? 0 : buffer.remaining();
+        }
+
+        @Override
+        public void close() {
+            MappedByteBuffer b = buffer;
+            buffer = null;
+            if (b != null) {
+                Unmapper.unmap(b);
+            }
+        }
+    }
+
+    /** Unmaps through {@code sun.misc.Unsafe.invokeCleaner} when available; otherwise the GC does it later. */
+    private static final class Unmapper {
+        private static final java.lang.invoke.MethodHandle INVOKE_CLEANER = find();
+
+        private static java.lang.invoke.MethodHandle find() {
+            try {
+                Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
+                java.lang.reflect.Field f = unsafeClass.getDeclaredField("theUnsafe");
+                f.setAccessible(true);
+                Object unsafe = f.get(null);
+                return java.lang.invoke.MethodHandles.lookup()
+                        .findVirtual(unsafeClass, "invokeCleaner", java.lang.invoke.MethodType.methodType(void.class, ByteBuffer.class))
+                        .bindTo(unsafe);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                return null;
+            }
+        }
+
+        static void unmap(ByteBuffer b) {
+            if (INVOKE_CLEANER != null) {
+                try {
+                    INVOKE_CLEANER.invokeExact(b);
+                } catch (Throwable e) {
+                    // left to the GC
+                }
+            }
+        }
+    }
+
 
     @Override
     public Optional<ObjectInfo> stat(String key) throws IOException {

@@ -2,6 +2,7 @@ package dev.cairn.storage;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
 
 /**
  * A streaming write of one object. Nothing is visible at the key until {@link #commit()} returns;
@@ -17,6 +18,24 @@ public abstract class ObjectWriter extends OutputStream {
      * at the key.
      */
     public abstract void commit() throws IOException;
+
+    /**
+     * Writes the buffer's remaining bytes and advances its position to its limit. Backends that can
+     * take a (direct) buffer without copying it into an array override this; the default copies.
+     */
+    public void write(ByteBuffer src) throws IOException {
+        if (src.hasArray()) {
+            write(src.array(), src.arrayOffset() + src.position(), src.remaining());
+            src.position(src.limit());
+            return;
+        }
+        byte[] buf = new byte[Math.min(src.remaining(), 1 << 16)];
+        while (src.hasRemaining()) {
+            int n = Math.min(buf.length, src.remaining());
+            src.get(buf, 0, n);
+            write(buf, 0, n);
+        }
+    }
 
     /** Bytes written so far. */
     public abstract long bytesWritten();

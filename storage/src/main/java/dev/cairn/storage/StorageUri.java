@@ -144,6 +144,22 @@ public record StorageUri(String scheme, String authority, String path, Map<Strin
         };
     }
 
+    /**
+     * The full URI, options included, such that {@code parse(u.toUriString()).equals(u)}. This is
+     * what the coordinator hands to agents; {@link #toString()} leaves the options out because they
+     * may hold credentials, and is what logs and messages show.
+     */
+    public String toUriString() {
+        if (options.isEmpty()) {
+            return base();
+        }
+        StringBuilder b = new StringBuilder(base()).append('?');
+        options.forEach((k, v) -> b.append(b.charAt(b.length() - 1) == '?' ? "" : "&")
+                .append(java.net.URLEncoder.encode(k, StandardCharsets.UTF_8)).append('=')
+                .append(java.net.URLEncoder.encode(v, StandardCharsets.UTF_8)));
+        return b.toString();
+    }
+
     @Override
     public String toString() {
         return base();

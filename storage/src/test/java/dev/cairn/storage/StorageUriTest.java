@@ -106,4 +106,14 @@ class StorageUriTest {
                 .isInstanceOf(InvalidStorageUriException.class)
                 .hasMessageContaining("empty");
     }
+
+    @org.junit.jupiter.api.Test
+    void theFullUriKeepsOptionsAndParsesBackToTheSameValue() {
+        StorageUri u = StorageUri.parse("s3://bucket/run?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&pathStyle=true&secretKey=a%2Bb%26c");
+        org.assertj.core.api.Assertions.assertThat(u.option("secretKey", null)).isEqualTo("a+b&c");
+        org.assertj.core.api.Assertions.assertThat(StorageUri.parse(u.toUriString())).isEqualTo(u);
+        org.assertj.core.api.Assertions.assertThat(u.toString()).isEqualTo("s3://bucket/run").doesNotContain("secret");
+        StorageUri plain = StorageUri.parse("file:///data/ckpt");
+        org.assertj.core.api.Assertions.assertThat(plain.toUriString()).isEqualTo("file:///data/ckpt");
+    }
 }

@@ -28,6 +28,7 @@ import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -424,8 +425,8 @@ public final class CairnAgent implements AutoCloseable {
         }
         config.hooks().onPhase(AgentHooks.Phase.PREPARED, step);
         StagedShard shard = new StagedShard(pool, step);
-        uploader.execute(() -> upload(ps, shard));
         try {
+            uploader.execute(() -> upload(ps, shard));
             writer.write(shard);
         } catch (IOException | RuntimeException e) {
             String why = e.getMessage() == null ? e.toString() : e.getMessage();
@@ -469,7 +470,7 @@ public final class CairnAgent implements AutoCloseable {
                     .setStep(ps.step)
                     .setObjectKey(sw.objectBytes > 0 ? key : "")
                     .setLength(sw.objectBytes)
-                    .setCrc32C((int) sw.objectCrc.getValue())
+                    .setCrc32C(sw.objectCrc)
                     .addAllEntries(sw.infos)
                     .setStallMicros(ps.stallMicros)
                     .setUploadMicros((System.nanoTime() - start) / 1000);
@@ -504,7 +505,8 @@ public final class CairnAgent implements AutoCloseable {
         final StagedShard shard;
         final String key;
         final boolean writesReplicated;
-        final CRC32C objectCrc = new CRC32C();
+        /** Derived from the entries' CRCs: every byte is checksummed once, per entry. */
+        int objectCrc;
         final CRC32C entryCrc = new CRC32C();
         final List<EntryInfo> infos = new ArrayList<>();
         ObjectWriter out;
@@ -565,6 +567,7 @@ public final class CairnAgent implements AutoCloseable {
         }
 
         private void consume(StagedShard.Chunk chunk) throws IOException {
+            ByteBuffer data = chunk.data();
             int p = 0;
             while (p < chunk.length()) {
                 while (remaining == 0) {
@@ -575,9 +578,8 @@ public final class CairnAgent implements AutoCloseable {
                     if (out == null) {
                         out = store().create(key);
                     }
-                    out.write(chunk.data(), p, n);
-                    objectCrc.update(chunk.data(), p, n);
-                    entryCrc.update(chunk.data(), p, n);
+                    entryCrc.update(data.limit(p + n).position(p));
+                    out.write(data.limit(p + n).position(p));
                     objectBytes += n;
                 }
                 p += n;
@@ -602,8 +604,10 @@ public final class CairnAgent implements AutoCloseable {
             finished = index;
             StagedShard.StagedEntry e = shard.entry(index);
             if (include) {
+                int crc = (int) entryCrc.getValue();
+                objectCrc = Crc32cCombine.combine(objectCrc, crc, e.length());
                 infos.add(EntryInfo.newBuilder().setName(e.name()).setOffset(entryStart).setLength(e.length())
-                        .setCrc32C((int) entryCrc.getValue()).setReplicated(e.replicated()).build());
+                        .setCrc32C(crc).setReplicated(e.replicated()).build());
             }
         }
 

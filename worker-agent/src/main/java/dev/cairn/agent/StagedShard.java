@@ -16,13 +16,19 @@ import java.util.concurrent.LinkedBlockingQueue;
  * their bytes into staging chunks), the uploader takes filled chunks in order as soon as they are
  * full. Entries are registered before their bytes are queued, so the uploader always knows which
  * entry a byte belongs to.
+ *
+ * <p>The uploader holds back while the snapshot fits in staging: on a machine with few cores,
+ * streaming during the copy takes CPU (checksums, the write's copy into the page cache) from the
+ * trainer, which is blocked until the copy ends. It starts when the snapshot is sealed, or as soon
+ * as the trainer would wait for a chunk, so a snapshot larger than the budget still streams
+ * through bounded memory (the trainer then waits only for the first chunk to be written).
  */
 final class StagedShard implements Snapshot {
     /** An entry's place in the staged byte stream. */
     record StagedEntry(String name, boolean replicated, long length) {}
 
-    /** A filled chunk; {@code length} bytes of {@code data} are valid. {@code END} has no data. */
-    record Chunk(byte[] data, int length) {}
+    /** A filled chunk; bytes [0, {@code length}) of {@code data} are valid. {@code END} has no data. */
+    record Chunk(ByteBuffer data, int length) {}
 
     static final Chunk END = new Chunk(null, 0);
 
@@ -32,16 +38,26 @@ final class StagedShard implements Snapshot {
     private final Set<String> names = new HashSet<>();
     private final Map<String, Object> metadata = new LinkedHashMap<>();
     private final BlockingQueue<Chunk> filled = new LinkedBlockingQueue<>();
-    private byte[] current;
-    private int used;
+    private ByteBuffer current;
     private long stagedBytes;
     private volatile boolean discarded;
     /** Uploader thread only: the end marker has been taken. */
     private boolean ended;
+    /** Set once the uploader may take chunks; guarded by {@code this}. */
+    private boolean streaming;
+    /** Streaming started because the trainer needed chunks back (not because the snapshot ended). */
+    private boolean underPressure;
+    private boolean sealed;
+    /**
+     * How long a sealed shard's upload defers to other snapshots of this process at most: long
+     * enough for a copy of a large shard, short against an upload.
+     */
+    private static final long DEFER_TO_OTHER_SNAPSHOTS_MILLIS = 2_000;
 
     StagedShard(StagingPool pool, long step) {
         this.pool = pool;
         this.step = step;
+        SnapshotGate.begin();
     }
 
     @Override
@@ -93,13 +109,18 @@ final class StagedShard implements Snapshot {
         try {
             while (src.hasRemaining()) {
                 if (current == null) {
-                    current = pool.acquire();
-                    used = 0;
+                    current = pool.tryAcquire();
+                    if (current == null) {
+                        startStreaming(true); // the pool is exhausted: only the uploader can free chunks
+                        current = pool.acquire();
+                    }
                 }
-                int n = Math.min(src.remaining(), current.length - used);
-                src.get(current, used, n);
-                used += n;
-                if (used == current.length) {
+                int n = Math.min(src.remaining(), current.remaining());
+                int end = src.position() + n;
+                int limit = src.limit();
+                current.put(src.limit(end));
+                src.limit(limit);
+                if (!current.hasRemaining()) {
                     flush();
                 }
             }
@@ -114,10 +135,17 @@ final class StagedShard implements Snapshot {
             if (discarded) {
                 pool.release(current);
             } else {
-                filled.add(new Chunk(current, used));
+                filled.add(new Chunk(current, current.position()));
             }
             current = null;
-            used = 0;
+        }
+    }
+
+    private synchronized void startStreaming(boolean pressure) {
+        underPressure |= pressure;
+        if (!streaming) {
+            streaming = true;
+            notifyAll();
         }
     }
 
@@ -125,16 +153,41 @@ final class StagedShard implements Snapshot {
     void seal() {
         flush();
         filled.add(END);
+        synchronized (this) {
+            if (sealed) {
+                return;
+            }
+            sealed = true;
+        }
+        SnapshotGate.end();
+        startStreaming(false);
     }
 
-    /** Uploader side: the next chunk in order, or {@link #END}. */
+    /**
+     * Uploader side: the next chunk in order, or {@link #END}. Waits until streaming starts; a
+     * shard that was sealed without needing its chunks back first defers (boundedly) to the other
+     * snapshots of this process still being copied.
+     */
     Chunk take() throws InterruptedException {
+        boolean defer;
+        synchronized (this) {
+            while (!streaming) {
+                wait();
+            }
+            defer = !underPressure && deferOnce;
+            deferOnce = false;
+        }
+        if (defer) {
+            SnapshotGate.awaitQuiet(DEFER_TO_OTHER_SNAPSHOTS_MILLIS);
+        }
         Chunk c = filled.take();
         if (c == END) {
             ended = true;
         }
         return c;
     }
+
+    private boolean deferOnce = true;
 
     /** The entry at {@code index}; it is registered before any of its bytes are queued. */
     synchronized StagedEntry entry(int index) {
