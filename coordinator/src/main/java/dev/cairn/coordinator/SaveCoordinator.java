@@ -97,6 +97,8 @@ final class SaveCoordinator {
     private final Map<Integer, Deque<Long>> heldPrepares = new TreeMap<>();
     private final long[] bytesWritten;
     private final Map<String, Long> recentAborts = new LinkedHashMap<>();
+    /** The abort of each recently aborted step, repeated to workers that prepare that step late. */
+    private final Map<Long, CoordinatorMessage> abortedSteps = new LinkedHashMap<>();
     private final Deque<SaveRecord> history = new ArrayDeque<>();
     private Save inFlight;
     private CheckpointRef latest;
@@ -220,6 +222,13 @@ final class SaveCoordinator {
         if (latest != null && step <= latest.getStep()) {
             outbox.send(worker, aborted(step, "", AbortReason.STEP_ALREADY_COMMITTED,
                     "step " + step + " is not after the latest checkpoint (step " + latest.getStep() + ")"));
+            return;
+        }
+        CoordinatorMessage lateAbort = abortedSteps.get(step);
+        if (lateAbort != null && (inFlight == null || inFlight.step != step)) {
+            // this step's save was aborted before this worker reached it (e.g. a peer died at the
+            // barrier): tell it at once instead of opening a barrier that can never complete
+            outbox.send(worker, lateAbort);
             return;
         }
         if (inFlight == null) {
@@ -573,6 +582,10 @@ final class SaveCoordinator {
             }
         }
         CoordinatorMessage msg = aborted(s.step, s.saveId, reason, message);
+        abortedSteps.put(s.step, msg);
+        if (abortedSteps.size() > RECENT_ABORTS) {
+            abortedSteps.remove(abortedSteps.keySet().iterator().next());
+        }
         for (int w : members.keySet()) {
             outbox.send(w, msg);
         }

@@ -360,6 +360,24 @@ class SaveCoordinatorTest {
     }
 
     @Test
+    void aWorkerThatReachesAnAbortedStepLateIsToldAtOnce() throws Exception {
+        startAndJoinAll();
+        machine.prepare(0, sessions[0], 100);
+        machine.sessionLost(1, sessions[1], "killed");
+        assertThat(outbox.aborts(0)).singleElement().extracting(Aborted::getReason).isEqualTo(AbortReason.WORKER_LOST);
+
+        // worker 2 was slower: it reaches step 100 only now, after its save was aborted
+        machine.prepare(2, sessions[2], 100);
+
+        assertThat(outbox.aborts(2)).anySatisfy(a -> {
+            assertThat(a.getStep()).isEqualTo(100);
+            assertThat(a.getReason()).isEqualTo(AbortReason.WORKER_LOST);
+            assertThat(a.getMessage()).contains("worker 1 lost");
+        });
+        assertThat(machine.phase()).as("no barrier that can never complete").isEmpty();
+    }
+
+    @Test
     void aWorkerBehindTheOpenBarrierIsRefusedAlone() throws Exception {
         startAndJoinAll();
 
