@@ -57,6 +57,8 @@ final class SaveCoordinator {
 
     private static final class Member {
         final Object session;
+        /** {@link #abortSeq} when the session joined. */
+        final long joinedAtAbortSeq;
         long lastSeenMillis;
         long step = -1;
         long prevStep = -1;
@@ -65,8 +67,9 @@ final class SaveCoordinator {
         long firstStep = -1;
         long firstStepAtMillis;
 
-        Member(Object session, long now) {
+        Member(Object session, long now, long abortSeq) {
             this.session = session;
+            this.joinedAtAbortSeq = abortSeq;
             this.lastSeenMillis = now;
             this.stepAtMillis = now;
         }
@@ -97,8 +100,15 @@ final class SaveCoordinator {
     private final Map<Integer, Deque<Long>> heldPrepares = new TreeMap<>();
     private final long[] bytesWritten;
     private final Map<String, Long> recentAborts = new LinkedHashMap<>();
-    /** The abort of each recently aborted step, repeated to workers that prepare that step late. */
-    private final Map<Long, CoordinatorMessage> abortedSteps = new LinkedHashMap<>();
+    /**
+     * The abort of each recently aborted step and the abort's sequence number: repeated to a worker
+     * that prepares that step late, if its session was already a member when the step aborted (a
+     * worker that joined since, e.g. after a cluster restart, retries the step legitimately).
+     */
+    private final Map<Long, LateAbort> abortedSteps = new LinkedHashMap<>();
+    private long abortSeq;
+
+    private record LateAbort(long seq, CoordinatorMessage message) {}
     private final Deque<SaveRecord> history = new ArrayDeque<>();
     private Save inFlight;
     private CheckpointRef latest;
@@ -146,7 +156,7 @@ final class SaveCoordinator {
         if (members.containsKey(index)) {
             throw Status.ALREADY_EXISTS.withDescription("worker index " + index + " is already joined by another live session").asException();
         }
-        members.put(index, new Member(session, clock.millis()));
+        members.put(index, new Member(session, clock.millis(), abortSeq));
         LOG.info("worker {} joined run {} ({}/{} connected)", index, config.runId(), members.size(), config.worldSize());
         Welcome.Builder welcome = Welcome.newBuilder()
                 .setRunId(config.runId())
@@ -224,11 +234,11 @@ final class SaveCoordinator {
                     "step " + step + " is not after the latest checkpoint (step " + latest.getStep() + ")"));
             return;
         }
-        CoordinatorMessage lateAbort = abortedSteps.get(step);
-        if (lateAbort != null && (inFlight == null || inFlight.step != step)) {
+        LateAbort late = abortedSteps.get(step);
+        if (late != null && m.joinedAtAbortSeq < late.seq() && (inFlight == null || inFlight.step != step)) {
             // this step's save was aborted before this worker reached it (e.g. a peer died at the
             // barrier): tell it at once instead of opening a barrier that can never complete
-            outbox.send(worker, lateAbort);
+            outbox.send(worker, late.message());
             return;
         }
         if (inFlight == null) {
@@ -582,7 +592,7 @@ final class SaveCoordinator {
             }
         }
         CoordinatorMessage msg = aborted(s.step, s.saveId, reason, message);
-        abortedSteps.put(s.step, msg);
+        abortedSteps.put(s.step, new LateAbort(++abortSeq, msg));
         if (abortedSteps.size() > RECENT_ABORTS) {
             abortedSteps.remove(abortedSteps.keySet().iterator().next());
         }

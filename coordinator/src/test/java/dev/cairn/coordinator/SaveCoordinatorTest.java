@@ -378,6 +378,22 @@ class SaveCoordinatorTest {
     }
 
     @Test
+    void aWorkerThatJoinedAfterTheAbortMaySaveThatStepAgain() throws Exception {
+        startAndJoinAll();
+        machine.prepare(0, sessions[0], 100);
+        machine.sessionLost(1, sessions[1], "killed");
+
+        // the restarted worker 1 (a new session) and the others retry step 100 after a restore
+        Object restarted = new Object();
+        machine.join(restarted, join(1));
+        machine.prepare(1, restarted, 100);
+
+        assertThat(outbox.aborts(1)).noneMatch(a -> a.getStep() == 100);
+        assertThat(machine.phase()).contains(SaveCoordinator.Phase.BARRIER);
+        assertThat(machine.inFlightStep()).isEqualTo(100);
+    }
+
+    @Test
     void aWorkerBehindTheOpenBarrierIsRefusedAlone() throws Exception {
         startAndJoinAll();
 
