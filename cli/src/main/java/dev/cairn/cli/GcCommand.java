@@ -87,8 +87,10 @@ final class GcCommand implements Callable<Integer> {
                 attempts++;
                 System.out.printf("%s orphaned attempt %s (%d objects)%n", verb, saveId, objects.size());
             }
-            System.out.printf("gc of %s: %s %d checkpoint(s) and %d orphaned attempt(s); %d checkpoint(s) kept%n",
-                    store.uri(), verb, checkpoints, attempts, manifests.size() - checkpoints);
+            // temp files of manifest / LATEST writes whose coordinator was killed mid-write
+            int leftovers = dryRun ? 0 : catalog.sweepAbandonedCommitWrites(cutoff);
+            System.out.printf("gc of %s: %s %d checkpoint(s), %d orphaned attempt(s) and %d abandoned commit write(s); %d checkpoint(s) kept%n",
+                    store.uri(), verb, checkpoints, attempts, leftovers, manifests.size() - checkpoints);
             return 0;
         }
     }

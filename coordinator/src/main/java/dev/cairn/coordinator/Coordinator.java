@@ -150,7 +150,7 @@ public final class Coordinator implements AutoCloseable {
                 // deleted while reading
             }
         }
-        int swept = 0;
+        int swept = catalog.sweepAbandonedCommitWrites(java.time.Instant.now());
         for (String saveId : catalog.attemptIds()) {
             if (!committedIds.contains(saveId) && !corruptSteps.contains(Layout.stepOfSaveId(saveId))) {
                 swept += catalog.deleteAttempt(saveId);

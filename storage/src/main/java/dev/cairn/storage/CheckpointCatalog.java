@@ -193,6 +193,28 @@ public final class CheckpointCatalog {
         return ids;
     }
 
+    /**
+     * Deletes leftovers of killed writes outside {@code data/} — the temp files of a manifest or
+     * LATEST hint write whose coordinator died mid-write — last written before {@code olderThan}.
+     * Only a coordinator at start (or an operator's gc) calls this: a live committer's temp file
+     * deleted here makes that commit fail, never succeed wrongly.
+     *
+     * @return how many were deleted
+     */
+    public int sweepAbandonedCommitWrites(java.time.Instant olderThan) throws IOException {
+        if (!(store instanceof SupportsAbandonedWrites a)) {
+            return 0;
+        }
+        int n = 0;
+        for (ObjectInfo o : a.listAbandonedWrites("")) {
+            if (!o.key().startsWith(Layout.DATA) && o.lastModified().isBefore(olderThan)) {
+                a.deleteAbandonedWrite(o.key());
+                n++;
+            }
+        }
+        return n;
+    }
+
     /** Leftovers of uncommitted writes of one save attempt (empty when the store has none to show). */
     public List<ObjectInfo> abandonedWrites(String saveId) throws IOException {
         return store instanceof SupportsAbandonedWrites a ? a.listAbandonedWrites(Layout.dataPrefix(saveId)) : List.of();

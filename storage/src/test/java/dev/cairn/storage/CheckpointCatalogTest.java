@@ -200,4 +200,26 @@ class CheckpointCatalogTest {
         assertThat(catalog.attemptIds()).containsExactly(kept.saveId());
         assertThat(catalog.verify(kept)).isEmpty();
     }
+
+    @org.junit.jupiter.api.Test
+    void sweepOfAbandonedCommitWritesRemovesTempFilesOutsideDataOnly(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        try (CheckpointStore store = CheckpointStores.open(StorageUri.parse(dir.toString()), true)) {
+            CheckpointCatalog catalog = new CheckpointCatalog(store);
+            // a coordinator killed while writing the LATEST hint and a manifest; a worker killed mid-shard
+            java.nio.file.Files.writeString(dir.resolve(".LATEST.0123456789abcdef.tmp"), "4");
+            java.nio.file.Files.createDirectories(dir.resolve("manifests"));
+            java.nio.file.Files.writeString(dir.resolve("manifests/.00000000000000000004.json.0123456789abcdef.tmp"), "{");
+            java.nio.file.Files.createDirectories(dir.resolve("data/4-0000abcd"));
+            java.nio.file.Files.writeString(dir.resolve("data/4-0000abcd/.shard-00000.bin.0123456789abcdef.tmp"), "x");
+
+            int swept = catalog.sweepAbandonedCommitWrites(java.time.Instant.now().plusSeconds(1));
+
+            org.assertj.core.api.Assertions.assertThat(swept).isEqualTo(2);
+            org.assertj.core.api.Assertions.assertThat(dir.resolve(".LATEST.0123456789abcdef.tmp")).doesNotExist();
+            org.assertj.core.api.Assertions.assertThat(dir.resolve("manifests/.00000000000000000004.json.0123456789abcdef.tmp")).doesNotExist();
+            // a data leftover belongs to its attempt's sweep, not to this one
+            org.assertj.core.api.Assertions.assertThat(dir.resolve("data/4-0000abcd/.shard-00000.bin.0123456789abcdef.tmp")).exists();
+            org.assertj.core.api.Assertions.assertThat(catalog.sweepAbandonedCommitWrites(java.time.Instant.EPOCH)).isZero();
+        }
+    }
 }
