@@ -159,6 +159,38 @@ final class EmbeddedStorage implements AutoCloseable {
         return hdfs;
     }
 
+    /**
+     * Every object below the run root {@code name} as its key, including what the store's own
+     * listing hides (an HDFS writer's temp files); for {@code s3}, what {@code fallback} lists.
+     */
+    java.util.List<String> rawKeys(String name, dev.cairn.storage.CheckpointStore fallback) throws IOException {
+        java.util.List<String> keys = new java.util.ArrayList<>();
+        switch (backend) {
+            case "file" -> {
+                Path root = dir.resolve(name);
+                if (Files.isDirectory(root)) {
+                    try (java.util.stream.Stream<Path> walk = Files.walk(root)) {
+                        walk.filter(Files::isRegularFile).forEach(p -> keys.add(root.relativize(p).toString().replace('\\', '/')));
+                    }
+                }
+            }
+            case "hdfs" -> {
+                org.apache.hadoop.fs.FileSystem fs = hdfs.getFileSystem();
+                org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path("/cairn/" + name);
+                if (fs.exists(root)) {
+                    String prefix = fs.makeQualified(root).toUri().getPath() + "/";
+                    var files = fs.listFiles(root, true);
+                    while (files.hasNext()) {
+                        keys.add(files.next().getPath().toUri().getPath().substring(prefix.length()));
+                    }
+                }
+            }
+            default -> fallback.list("").forEach(o -> keys.add(o.key()));
+        }
+        keys.sort(null);
+        return keys;
+    }
+
     @Override
     public void close() {
         if (hdfs != null) {
