@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
-import dev.cairn.storage.CheckpointStoreProvider;
 import dev.cairn.storage.CheckpointStores;
 import dev.cairn.storage.Layout;
 import dev.cairn.storage.Manifest;
@@ -28,7 +27,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
-import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -117,6 +115,11 @@ final class ChaosCommand implements Callable<Integer> {
     private Path work;
     private Path root;
     private StorageUri uri;
+    /** The storage URI with its options (StorageUri#toString drops them), as the processes get it. */
+    private String storageText;
+    private EmbeddedStorage server;
+    private FaultInjectingHttpProxy relay;
+    private int storageFaultsInjected;
     private CheckpointCatalog catalog;
     private CheckpointStore store;
     private ClusterProcess coordinator;
@@ -145,8 +148,21 @@ final class ChaosCommand implements Callable<Integer> {
         validate();
         long started = System.nanoTime();
         work = Files.createTempDirectory("cairn-chaos-");
-        root = Files.createDirectories(work.resolve("checkpoints").resolve(RUN_ID));
-        uri = StorageUri.parse(root.toString());
+        server = EmbeddedStorage.start(backend, work);
+        if (backend.equals("s3")) {
+            // agents, coordinator and checker all reach S3Proxy through a relay that can break requests
+            relay = new FaultInjectingHttpProxy(server.s3Endpoint());
+            server.routeS3Through(relay.uri());
+        }
+        storageText = server.uri(RUN_ID);
+        if (backend.equals("s3")) {
+            // a stalled request is given up after 2 s and retried, well within the save's deadlines
+            storageText += "&socketTimeout=2000";
+        }
+        if (backend.equals("file")) {
+            root = Files.createDirectories(Path.of(storageText));
+        }
+        uri = StorageUri.parse(storageText);
         Random random = new Random(seed);
         List<Fault> schedule = schedule(random);
         progress("seed %d, %d rounds, %d workers, storage %s; logs in %s", seed, rounds, workers, uri, work);
@@ -171,6 +187,10 @@ final class ChaosCommand implements Callable<Integer> {
         } finally {
             stopAll();
             unfreeze();
+            if (relay != null) {
+                relay.close();
+            }
+            server.close();
             Runtime.getRuntime().removeShutdownHook(cleanup);
         }
         long millis = (System.nanoTime() - started) / 1_000_000;
@@ -200,15 +220,7 @@ final class ChaosCommand implements Callable<Integer> {
             }
         }
         switch (backend) {
-            case "file" -> { }
-            case "hdfs", "s3" -> {
-                String scheme = backend;
-                boolean present = ServiceLoader.load(CheckpointStoreProvider.class, CheckpointStores.class.getClassLoader()).stream()
-                        .anyMatch(p -> p.get().scheme().equals(scheme));
-                throw new UserError("--backend " + backend + " is not available: "
-                        + (present ? "cairn chaos cannot start a " + backend + " server in this build yet"
-                                : "this build has no " + backend + " storage backend (no CheckpointStore for scheme '" + scheme + "' on the class path)"));
-            }
+            case "file", "hdfs", "s3" -> { }
             default -> throw new UserError("--backend must be file, hdfs or s3, was '" + backend + "'");
         }
     }
@@ -317,7 +329,8 @@ final class ChaosCommand implements Callable<Integer> {
             List<String> args = new ArrayList<>(List.of("toy-worker", "--coordinator", "127.0.0.1:" + port, "--run-id", RUN_ID,
                     "--index", Integer.toString(w), "--world", Integer.toString(workers),
                     "--steps", Long.toString(round.latestBefore + 100_000), "--state-kib", Integer.toString(stateKib),
-                    "--chunk-kib", Integer.toString(Math.max(4, stateKib / 16)), "--staging-mib", "16", "--step-millis", Long.toString(STEP_MILLIS)));
+                    "--chunk-kib", Integer.toString(Math.max(4, stateKib / 16)), "--staging-mib", "16", "--step-millis", Long.toString(STEP_MILLIS),
+                    "--storage", storageText));
             args.addAll(extraArgs.getOrDefault(w, List.of()));
             workerProcs.add(ClusterProcess.start("worker-" + w, work.resolve("round-" + round.number + "-worker-" + w + ".log"), "96m", args));
             workerStarts++;
@@ -484,6 +497,95 @@ final class ChaosCommand implements Callable<Integer> {
     }
 
     private void storageFault(Round round) throws Exception {
+        switch (backend) {
+            case "hdfs" -> remoteStorageFault(round, true);
+            case "s3" -> remoteStorageFault(round, false);
+            default -> localStorageFault(round);
+        }
+    }
+
+    /**
+     * HDFS: a DataNode is stopped while the save is in flight (the last shard not yet uploaded;
+     * replication 2, so the write goes on with the other one) and restarted after the save ended.
+     * S3: the relay breaks the next few PUTs (connection resets, 503 SlowDown, 500, requests that
+     * get no answer until the client's 2 s socket timeout). Every such fault is retryable, so the
+     * save must commit; any committed checkpoint must then restore byte for byte (checkStorage).
+     */
+    private void remoteStorageFault(Round round, boolean hdfs) throws Exception {
+        long f = round.faultStep;
+        int v = round.victim;
+        startRound(round, Map.of(v, List.of("--hold-before-save", Long.toString(f))));
+        ClusterProcess held = workerProcs.get(v);
+        held.await("paused", WAIT);
+        for (int w = 0; w < workers; w++) {
+            if (w != v) {
+                workerProcs.get(w).await("saved", ev -> ev.getLong("step") == f, WAIT);
+            }
+        }
+        awaitPreviousSaveEnded(round);
+        org.apache.hadoop.hdfs.MiniDFSCluster.DataNodeProperties stopped = null;
+        if (hdfs) {
+            int dn = round.random.nextInt(server.hdfs().getDataNodes().size());
+            round.moment = "DataNode " + dn + " stopped mid-save";
+            stopped = server.hdfs().stopDataNode(dn);
+        } else {
+            FaultInjectingHttpProxy.Fault[] kinds = {FaultInjectingHttpProxy.Fault.CONNECTION_RESET,
+                    FaultInjectingHttpProxy.Fault.SLOW_DOWN_503, FaultInjectingHttpProxy.Fault.INTERNAL_ERROR_500,
+                    FaultInjectingHttpProxy.Fault.NO_ANSWER};
+            int n = 2 + round.random.nextInt(3);
+            List<FaultInjectingHttpProxy.Fault> faults = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                faults.add(kinds[round.random.nextInt(kinds.length)]);
+            }
+            round.moment = "next PUTs: " + faults.stream().map(x -> x.name().toLowerCase(Locale.ROOT)).toList();
+            relay.failNext("PUT", faults.toArray(FaultInjectingHttpProxy.Fault[]::new));
+        }
+        int injectedBefore = relay == null ? 0 : relay.faultsInjected();
+        long t0 = System.currentTimeMillis();
+        held.send("go");
+        ClusterProcess.Event ended;
+        try {
+            ended = coordinator.awaitAfter(round.coordinatorMark, "save", ev -> ev.getLong("step") == f, WAIT);
+        } finally {
+            if (relay != null) {
+                storageFaultsInjected += relay.faultsInjected() - injectedBefore;
+                relay.clear();
+            }
+            if (stopped != null) {
+                storageFaultsInjected++;
+                server.hdfs().restartDataNode(stopped, true);
+                server.hdfs().waitActive();
+            }
+        }
+        long detect = Math.max(0, ended.getLong("atMs") - t0);
+        maxStorageDetectMs = Math.max(maxStorageDetectMs, detect);
+        round.detectMs = detect;
+        round.outcome = ended.get("outcome");
+        if (!hdfs && !"COMMITTED".equals(round.outcome)) {
+            round.violation("the save of step " + f + " was lost although every injected S3 fault was retryable: " + round.outcome);
+        }
+        checkSurvivorsTrainOn(round, f);
+        try {
+            ClusterProcess.Event next = coordinator.awaitAfter(round.coordinatorMark, "save", ev -> "COMMITTED".equals(ev.get("outcome")) && ev.getLong("step") > f, WAIT);
+            round.outcome += "; step " + next.getLong("step") + " committed after";
+        } catch (TimeoutException e) {
+            round.violation("no save committed within " + WAIT.toSeconds() + " s after the storage fault ended");
+            dumpThreads(round.number);
+        }
+    }
+
+    /** Every worker keeps training past the fault step. */
+    private void checkSurvivorsTrainOn(Round round, long f) throws InterruptedException {
+        for (int w = 0; w < workers; w++) {
+            try {
+                workerProcs.get(w).await("saved", ev -> ev.getLong("step") > f, SHORT_WAIT);
+            } catch (TimeoutException e) {
+                round.violation("worker " + w + " stopped training after the storage fault at step " + f);
+            }
+        }
+    }
+
+    private void localStorageFault(Round round) throws Exception {
         long f = round.faultStep;
         int v = round.victim;
         round.moment = "data/ read-only (chattr +i)";
@@ -536,8 +638,8 @@ final class ChaosCommand implements Callable<Integer> {
         round.moment = "two commits of one step";
         startRound(round, Map.of());
         long step = round.faultStep;
-        Path scratchRoot = Files.createDirectories(work.resolve("split-brain").resolve("round-" + round.number));
-        StorageUri scratch = StorageUri.parse(scratchRoot.toString());
+        String scratchName = "split-brain-" + round.number;
+        StorageUri scratch = StorageUri.parse(server.uri(scratchName) + (backend.equals("s3") ? "&socketTimeout=2000" : ""));
         int stateBytes = stateKib * 1024;
         CountDownLatch go = new CountDownLatch(1);
         ExecutorService pool = Executors.newFixedThreadPool(2);
@@ -580,14 +682,19 @@ final class ChaosCommand implements Callable<Integer> {
                 if (!bad.isEmpty()) {
                     round.violation("split brain: the winning checkpoint does not restore: " + bad);
                 }
-                List<String> orphans = orphans(scratchRoot, Set.of(m.saveId()));
+                List<String> orphans = orphans(server.rawKeys(scratchName, s), Set.of(m.saveId()));
                 if (!orphans.isEmpty()) {
                     round.violation("split brain: the loser left objects behind: " + orphans);
                 }
             }
         } finally {
             pool.shutdownNow();
-            deleteTree(scratchRoot);
+            try (CheckpointStore s = CheckpointStores.open(scratch, true)) {
+                s.deleteAll(s.list("").stream().map(o -> o.key()).toList());
+            }
+            if (backend.equals("file")) {
+                deleteTree(Path.of(server.uri(scratchName)));
+            }
         }
     }
 
@@ -647,9 +754,21 @@ final class ChaosCommand implements Callable<Integer> {
             if (aborted.contains(m.saveId())) {
                 round.violation("a manifest exists for step " + step + " of save " + m.saveId() + ", which the coordinator aborted");
             }
-            List<String> bad = new ArrayList<>(catalog.verify(m));
-            if (bad.isEmpty()) {
-                bad.addAll(ToyState.checkCheckpoint(catalog, m, stateKib * 1024));
+            List<String> bad = new ArrayList<>();
+            try {
+                bad.addAll(catalog.verify(m));
+                if (bad.isEmpty()) {
+                    bad.addAll(ToyState.checkCheckpoint(catalog, m, stateKib * 1024));
+                }
+            } catch (dev.cairn.storage.NoSuchObjectException e) {
+                // the live coordinator's retention runs asynchronously after a commit and may delete
+                // this checkpoint (manifest first) while it is being checked: only a manifest that
+                // still exists and names a missing object is a violation
+                if (!catalog.steps().contains(step)) {
+                    committedIds.remove(m.saveId());
+                    continue;
+                }
+                bad.add(e.getMessage());
             }
             if (!bad.isEmpty()) {
                 round.violation("checkpoint of step " + step + " (save " + m.saveId() + ") does not restore byte for byte: "
@@ -676,7 +795,14 @@ final class ChaosCommand implements Callable<Integer> {
         lastLatest = Math.max(lastLatest, latest);
         // after GC nothing outside a committed checkpoint remains
         runGc();
-        List<String> orphans = orphans(root, committedIdsNow());
+        List<String> orphans = orphans(server.rawKeys(RUN_ID, store), committedIdsNow());
+        for (int retry = 0; retry < 3 && !orphans.isEmpty(); retry++) {
+            // the coordinator's retention may be deleting a checkpoint right now (manifest first,
+            // then its objects): what is still there a moment later, after another GC, is an orphan
+            Thread.sleep(1000);
+            runGc();
+            orphans = orphans(server.rawKeys(RUN_ID, store), committedIdsNow());
+        }
         if (!orphans.isEmpty()) {
             round.violation("after GC, objects outside any committed checkpoint remain: "
                     + orphans.subList(0, Math.min(5, orphans.size())) + (orphans.size() > 5 ? " and " + (orphans.size() - 5) + " more" : ""));
@@ -695,26 +821,20 @@ final class ChaosCommand implements Callable<Integer> {
         return ids;
     }
 
-    /** Every regular file below {@code dir} that is neither a manifest, the LATEST hint, nor part of a committed save. */
-    private static List<String> orphans(Path dir, Set<String> committed) throws IOException {
+    /** Every key (temp files included) that is neither a manifest, the LATEST hint, nor part of a committed save. */
+    private static List<String> orphans(List<String> keys, Set<String> committed) {
         List<String> orphans = new ArrayList<>();
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) walk::iterator) {
-                if (!Files.isRegularFile(p)) {
-                    continue;
-                }
-                String key = dir.relativize(p).toString().replace('\\', '/');
-                if (key.equals(Layout.LATEST) || Layout.stepOfManifestKey(key).isPresent()) {
-                    continue;
-                }
-                Optional<String> saveId = Layout.saveIdOfDataKey(key);
-                String name = p.getFileName().toString();
-                boolean temp = name.startsWith(".");
-                if (saveId.isPresent() && committed.contains(saveId.get()) && !temp) {
-                    continue;
-                }
-                orphans.add(key);
+        for (String key : keys) {
+            if (key.equals(Layout.LATEST) || Layout.stepOfManifestKey(key).isPresent()) {
+                continue;
             }
+            Optional<String> saveId = Layout.saveIdOfDataKey(key);
+            String name = key.substring(key.lastIndexOf('/') + 1);
+            boolean temp = name.startsWith(".");
+            if (saveId.isPresent() && committed.contains(saveId.get()) && !temp) {
+                continue;
+            }
+            orphans.add(key);
         }
         orphans.sort(Comparator.naturalOrder());
         return orphans;
@@ -725,7 +845,7 @@ final class ChaosCommand implements Callable<Integer> {
         PrintStream out = System.out;
         try {
             System.setOut(new PrintStream(OutputStream.nullOutputStream()));
-            int code = Main.execute("gc", "--storage", uri.toString(), "--keep-last", Integer.toString(KEEP_LAST), "--min-age-minutes", "0");
+            int code = Main.execute("gc", "--storage", storageText, "--keep-last", Integer.toString(KEEP_LAST), "--min-age-minutes", "0");
             if (code != 0) {
                 violations.add("cairn gc of " + uri + " exited " + code);
             }
@@ -773,7 +893,7 @@ final class ChaosCommand implements Callable<Integer> {
     // ------------------------------------------------------------------ processes
 
     private void startCoordinator(String pauseAt) throws Exception {
-        List<String> args = new ArrayList<>(List.of("coordinator", "--storage", uri.toString(), "--world", Integer.toString(workers),
+        List<String> args = new ArrayList<>(List.of("coordinator", "--storage", storageText, "--world", Integer.toString(workers),
                 "--run-id", RUN_ID, "--port", Integer.toString(port), "--save-every-steps", Long.toString(SAVE_EVERY),
                 "--keep-last", Integer.toString(KEEP_LAST)));
         if (pauseAt != null) {
@@ -934,6 +1054,7 @@ final class ChaosCommand implements Callable<Integer> {
             o.put("seed", seed);
             o.put("workers", workers);
             o.put("backend", backend);
+            o.put("storageFaultsInjected", storageFaultsInjected);
             o.put("faults", faults);
             o.put("committed", committed);
             o.put("aborted", aborted);

@@ -43,12 +43,19 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--save-every", defaultValue = "10", description = "Save every K steps (default ${DEFAULT-VALUE}).")
     long saveEvery;
 
-    @Option(names = "--storage", paramLabel = "URI", description = "Checkpoint root (default: a fresh temp directory).")
+    @Option(names = "--storage", paramLabel = "URI",
+            description = "Checkpoint root on an existing store: a directory, hdfs://host:port/path or s3://bucket/prefix?... (not with --backend).")
     String storage;
+
+    @Option(names = "--backend", paramLabel = "file|hdfs|s3",
+            description = "Start an embedded store on loopback for the demo: file (a temp directory, the default), hdfs (a MiniDFSCluster) or s3 (S3Proxy).")
+    String backend;
 
     @Option(names = "--state-mib", defaultValue = "4", description = "State per worker in MiB (default ${DEFAULT-VALUE}).")
     int stateMib;
 
+    /** The storage URI as given, options included (StorageUri#toString drops them); workers get it too. */
+    private String storageText;
     private final List<String> failures = new ArrayList<>();
     private final List<SaveRecord> saves = new ArrayList<>();
 
@@ -66,8 +73,30 @@ final class DemoCommand implements Callable<Integer> {
         if (stateMib < 1 || stateMib > 256) {
             throw new UserError("--state-mib must be between 1 and 256, was " + stateMib);
         }
+        if (storage != null && backend != null) {
+            throw new UserError("--storage and --backend exclude each other: --storage uses an existing store, --backend starts an embedded one");
+        }
+        if (backend != null && !List.of("file", "hdfs", "s3").contains(backend)) {
+            throw new UserError("--backend must be file, hdfs or s3, was '" + backend + "'");
+        }
         Path work = Files.createTempDirectory("cairn-demo-");
-        StorageUri uri = storage != null ? StorageUri.parse(storage) : StorageUri.parse(Files.createDirectories(work.resolve("checkpoints")).toString());
+        if (storage != null) {
+            StorageUri.parse(storage);
+            return run(work, storage);
+        }
+        String kind = backend == null ? "file" : backend;
+        long t0 = System.nanoTime();
+        try (EmbeddedStorage server = EmbeddedStorage.start(kind, work)) {
+            if (!kind.equals("file")) {
+                say("embedded %s server started on loopback in %.1f s", kind, (System.nanoTime() - t0) / 1e9);
+            }
+            return run(work, server.uri("demo"));
+        }
+    }
+
+    private int run(Path work, String storageText) throws Exception {
+        this.storageText = storageText;
+        StorageUri uri = StorageUri.parse(storageText);
         String runId = "demo";
         int stateBytes = stateMib << 20;
         long killStep = 2 * saveEvery;
@@ -176,7 +205,7 @@ final class DemoCommand implements Callable<Integer> {
         for (int w = 0; w < workers; w++) {
             List<String> args = new ArrayList<>(List.of("toy-worker", "--coordinator", "127.0.0.1:" + port, "--run-id", runId,
                     "--index", Integer.toString(w), "--world", Integer.toString(workers), "--steps", Long.toString(trainTo),
-                    "--state-kib", Integer.toString(stateBytes / 1024)));
+                    "--state-kib", Integer.toString(stateBytes / 1024), "--storage", storageText));
             if (w == pausing) {
                 args.add("--pause-at");
                 args.add(pauseAt);

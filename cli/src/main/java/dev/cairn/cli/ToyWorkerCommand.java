@@ -58,6 +58,10 @@ final class ToyWorkerCommand implements Callable<Integer> {
     @Option(names = "--preemption-grace-s", defaultValue = "30")
     long preemptionGraceS;
 
+    @Option(names = "--storage", paramLabel = "URI",
+            description = "Storage URI to use instead of the one the coordinator announces (which carries no options, e.g. no S3 endpoint or credentials).")
+    String storage;
+
     static synchronized void event(String kind, Object... kv) {
         StringBuilder b = new StringBuilder("EVENT ").append(kind);
         for (int i = 0; i + 1 < kv.length; i += 2) {
@@ -75,6 +79,7 @@ final class ToyWorkerCommand implements Callable<Integer> {
                 .stagingBytes((long) stagingMib << 20)
                 .chunkBytes(chunkKib << 10)
                 .hooks(hooks)
+                .storageOverride(storage)
                 .build();
         try (CairnAgent agent = CairnAgent.connect(config)) {
             agent.installPreemptionHook(Duration.ofSeconds(preemptionGraceS));

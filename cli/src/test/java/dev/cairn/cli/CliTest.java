@@ -115,6 +115,13 @@ class CliTest {
     }
 
     @Test
+    void demoBackendAndStorageExcludeEachOther() {
+        assertBadInput(cairn("demo", "--backend", "s3", "--storage", tmp.resolve("x").toString()), "--storage and --backend");
+        assertBadInput(cairn("demo", "--backend", "ftp"), "'ftp'");
+        assertThat(tmp.resolve("x")).doesNotExist();
+    }
+
+    @Test
     void missingStorageRootIsBadInputAndIsNotCreated() {
         Path missing = tmp.resolve("no-such-root");
 

@@ -66,7 +66,7 @@ import org.slf4j.LoggerFactory;
  * NameNode that does not answer after a few seconds (instead of Hadoop's default of minutes), so a
  * wrong address fails {@link HdfsStoreProvider#open} quickly with {@link StorageUnavailableException}.
  */
-final class HdfsCheckpointStore implements CheckpointStore {
+final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.SupportsAbandonedWrites {
     private static final Logger LOG = LoggerFactory.getLogger(HdfsCheckpointStore.class);
     private static final String TMP_SUFFIX = ".tmp";
 
@@ -468,7 +468,7 @@ final class HdfsCheckpointStore implements CheckpointStore {
         Path dir = dirKey.isEmpty() ? rootDir() : pathOf(dirKey);
         List<ObjectInfo> result = new ArrayList<>();
         try {
-            walk(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, result);
+            walk(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, result, false);
         } catch (IOException e) {
             throw new StorageException("listing " + uri.resolve(prefix) + " failed: " + e, e);
         }
@@ -476,7 +476,45 @@ final class HdfsCheckpointStore implements CheckpointStore {
         return result;
     }
 
-    private void walk(Path dir, String dirKey, String prefix, List<ObjectInfo> into) throws IOException {
+    /**
+     * The temp files below {@code prefix}: a writer killed before commit or abort leaves its temp
+     * file (and its HDFS lease, which the NameNode recovers after the lease's hard limit) behind.
+     */
+    @Override
+    public List<ObjectInfo> listAbandonedWrites(String prefix) throws IOException {
+        Keys.checkPrefix(prefix);
+        checkOpen();
+        int slash = prefix.lastIndexOf('/');
+        String dirKey = slash < 0 ? "" : prefix.substring(0, slash);
+        Path dir = dirKey.isEmpty() ? rootDir() : pathOf(dirKey);
+        List<ObjectInfo> result = new ArrayList<>();
+        try {
+            walk(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, result, true);
+        } catch (IOException e) {
+            throw new StorageException("listing abandoned writes below " + uri.resolve(prefix) + " failed: " + e, e);
+        }
+        result.sort(Comparator.comparing(ObjectInfo::key));
+        return result;
+    }
+
+    @Override
+    public void deleteAbandonedWrite(String path) throws IOException {
+        checkOpen();
+        String name = path.substring(path.lastIndexOf('/') + 1);
+        if (!isTemp(name) || path.startsWith("/") || path.contains("..") || path.contains(":")) {
+            throw new IllegalArgumentException("'" + path + "' is not a leftover of an uncommitted write in " + uri);
+        }
+        Path p = new Path(rootDir(), path);
+        try {
+            fs.delete(p, false);
+        } catch (FileNotFoundException e) {
+            // committed, aborted or deleted meanwhile
+        } catch (IOException e) {
+            throw failure("delete of", path, e);
+        }
+    }
+
+    private void walk(Path dir, String dirKey, String prefix, List<ObjectInfo> into, boolean temps) throws IOException {
         RemoteIterator<FileStatus> entries;
         try {
             entries = fs.listStatusIterator(dir);
@@ -495,7 +533,7 @@ final class HdfsCheckpointStore implements CheckpointStore {
                     if (sub.startsWith(prefix) || prefix.startsWith(sub)) {
                         subdirs.add(status);
                     }
-                } else if (!isTemp(name) && key.startsWith(prefix)) {
+                } else if (isTemp(name) == temps && key.startsWith(prefix)) {
                     into.add(info(key, status));
                 }
             }
@@ -503,7 +541,7 @@ final class HdfsCheckpointStore implements CheckpointStore {
             return; // deleted while listing
         }
         for (FileStatus sub : subdirs) {
-            walk(sub.getPath(), dirKey + sub.getPath().getName() + "/", prefix, into);
+            walk(sub.getPath(), dirKey + sub.getPath().getName() + "/", prefix, into, temps);
         }
     }
 

@@ -161,6 +161,27 @@ class HdfsCheckpointStoreTest extends CheckpointStoreContractTest {
     }
 
     @Test
+    void killedWritersTempFileIsListedAsAbandonedAndCanBeSwept() throws IOException {
+        dev.cairn.storage.SupportsAbandonedWrites abandoned = (dev.cairn.storage.SupportsAbandonedWrites) store;
+        dev.cairn.storage.ObjectWriter writer = store.create("save-1/shard.bin"); // never committed nor closed: a killed writer
+        writer.write(new byte[] {1, 2, 3});
+        store.write("save-1/done.bin", new byte[] {4});
+
+        List<dev.cairn.storage.ObjectInfo> left = abandoned.listAbandonedWrites("save-1/");
+        assertThat(left).hasSize(1);
+        assertThat(left.get(0).key()).startsWith("save-1/.shard.bin.").endsWith(".tmp");
+        assertThat(abandoned.listAbandonedWrites("save-2/")).isEmpty();
+        assertThat(store.list("save-1/")).extracting(dev.cairn.storage.ObjectInfo::key).containsExactly("save-1/done.bin");
+        assertThatThrownBy(() -> abandoned.deleteAbandonedWrite("save-1/done.bin")).isInstanceOf(IllegalArgumentException.class);
+
+        abandoned.deleteAbandonedWrite(left.get(0).key());
+        abandoned.deleteAbandonedWrite(left.get(0).key()); // missing is not an error
+        assertThat(abandoned.listAbandonedWrites("save-1/")).isEmpty();
+        assertThat(rawObjects()).containsExactly("save-1/done.bin");
+        assertThatThrownBy(writer::commit).isInstanceOf(IOException.class);
+    }
+
+    @Test
     void keysWithColonAreRejected() {
         assertThatThrownBy(() -> store.write("a:b", new byte[] {1})).isInstanceOf(IllegalArgumentException.class);
     }
