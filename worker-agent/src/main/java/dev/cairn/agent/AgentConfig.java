@@ -12,7 +12,8 @@ import java.time.Duration;
  * @param workerIndex this worker's index, 0 ≤ index &lt; worldSize
  * @param worldSize number of workers; must match the coordinator's
  * @param token shared secret, or empty
- * @param stagingBytes heap the agent may hold for staged shards; a save larger than this blocks the
+ * @param stagingBytes off-heap (direct) memory the agent may hold for staged shards, within the JVM's
+ *     direct-memory limit (by default the max heap size); a save larger than this blocks the
  *     trainer until the upload drains it (bounded memory)
  * @param chunkBytes staging is allocated in chunks of this size
  * @param storageOverride storage URI to use instead of the one the coordinator announces, or null
@@ -59,7 +60,7 @@ public record AgentConfig(
         return new Builder(coordinator, runId, workerIndex, worldSize);
     }
 
-    /** Builder; the staging budget defaults to a quarter of the heap, capped at 1 GiB. */
+    /** Builder; the staging budget defaults to a quarter of the max heap size (off-heap), capped at 1 GiB. */
     public static final class Builder {
         private final String coordinator;
         private final String runId;
