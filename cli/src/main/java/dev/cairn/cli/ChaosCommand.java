@@ -10,6 +10,7 @@ import dev.cairn.storage.Manifest;
 import dev.cairn.storage.ManifestCodec;
 import dev.cairn.storage.ObjectWriter;
 import dev.cairn.storage.StorageUri;
+import dev.cairn.storage.s3.FaultInjectingHttpProxy;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;

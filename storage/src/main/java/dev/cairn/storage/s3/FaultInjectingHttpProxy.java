@@ -24,11 +24,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * the way networks and S3 do: a connection reset, a 503 SlowDown, a 500, a response lost after the
  * server applied the request, or no answer at all. Requests without an armed fault pass through
  * unchanged. Understands exactly the framing the AWS SDK and S3Proxy use (Content-Length and
- * chunked bodies, {@code Expect: 100-continue}, HEAD).
+ * chunked bodies, {@code Expect: 100-continue}, HEAD). Used by {@code cairn chaos --backend s3} between
+ * the coordinator/agents and the embedded S3Proxy and by the S3 store's failure tests.
  */
-final class FaultInjectingHttpProxy implements AutoCloseable {
+public final class FaultInjectingHttpProxy implements AutoCloseable {
 
-    enum Fault { CONNECTION_RESET, SLOW_DOWN_503, INTERNAL_ERROR_500, LOSE_RESPONSE, NO_ANSWER }
+    public enum Fault { CONNECTION_RESET, SLOW_DOWN_503, INTERNAL_ERROR_500, LOSE_RESPONSE, NO_ANSWER }
 
     private record Armed(String method, Fault fault) {}
 
@@ -39,7 +40,7 @@ final class FaultInjectingHttpProxy implements AutoCloseable {
     private final List<Socket> sockets = java.util.Collections.synchronizedList(new ArrayList<>());
     private volatile boolean closed;
 
-    FaultInjectingHttpProxy(URI upstream) throws IOException {
+    public FaultInjectingHttpProxy(URI upstream) throws IOException {
         this.upstreamPort = upstream.getPort();
         this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         Thread acceptor = new Thread(this::acceptLoop, "fault-proxy-accept");
@@ -47,22 +48,27 @@ final class FaultInjectingHttpProxy implements AutoCloseable {
         acceptor.start();
     }
 
-    URI uri() {
+    public URI uri() {
         return URI.create("http://127.0.0.1:" + server.getLocalPort());
     }
 
     /** Fails the next requests with this HTTP method, one fault each, in order. */
-    void failNext(String method, Fault... faults) {
+    public void failNext(String method, Fault... faults) {
         for (Fault f : faults) {
             armed.add(new Armed(method, f));
         }
     }
 
-    int faultsInjected() {
+    /** Disarms every fault not injected yet. */
+    public void clear() {
+        armed.clear();
+    }
+
+    public int faultsInjected() {
         return injected.get();
     }
 
-    int faultsPending() {
+    public int faultsPending() {
         return armed.size();
     }
 
