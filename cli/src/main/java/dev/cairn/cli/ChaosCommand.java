@@ -747,6 +747,9 @@ final class ChaosCommand implements Callable<Integer> {
             Manifest m;
             try {
                 m = catalog.read(step);
+            } catch (dev.cairn.storage.NoSuchObjectException e) {
+                // listed, then deleted by the live coordinator's asynchronous retention: not a violation
+                continue;
             } catch (IOException e) {
                 round.violation("the manifest of step " + step + " does not validate: " + e.getMessage());
                 continue;
