@@ -446,6 +446,16 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
 
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
+        return walk(prefix, false);
+    }
+
+    @Override
+    public List<ObjectInfo> listAbandonedWrites(String prefix) throws IOException {
+        return walk(prefix, true);
+    }
+
+    /** Regular files below {@code prefix}, sorted: the temp files of writes when {@code temps}, else the objects. */
+    private List<ObjectInfo> walk(String prefix, boolean temps) throws IOException {
         Keys.checkPrefix(prefix);
         int slash = prefix.lastIndexOf('/');
         Path dir = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
@@ -455,11 +465,8 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
         List<ObjectInfo> result = new ArrayList<>();
         try (Stream<Path> walk = Files.walk(dir)) {
             for (Path p : (Iterable<Path>) walk::iterator) {
-                if (isTemp(p)) {
-                    continue;
-                }
                 String key = root.relativize(p).toString().replace('\\', '/');
-                if (!key.startsWith(prefix)) {
+                if (isTemp(p) != temps || !key.startsWith(prefix)) {
                     continue;
                 }
                 try {
@@ -468,45 +475,12 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
                         result.add(new ObjectInfo(key, attrs.size(), attrs.lastModifiedTime().toInstant()));
                     }
                 } catch (NoSuchFileException e) {
-                    // deleted while listing
-                }
-            }
-        } catch (java.io.UncheckedIOException e) {
-            if (!(e.getCause() instanceof NoSuchFileException)) {
-                throw new StorageException("listing " + uri.resolve(prefix) + " failed: " + e.getCause(), e.getCause());
-            }
-        }
-        result.sort(Comparator.comparing(ObjectInfo::key));
-        return result;
-    }
-
-    @Override
-    public List<ObjectInfo> listAbandonedWrites(String prefix) throws IOException {
-        Keys.checkPrefix(prefix);
-        int slash = prefix.lastIndexOf('/');
-        Path dir = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
-        if (!Files.isDirectory(dir)) {
-            return List.of();
-        }
-        List<ObjectInfo> result = new ArrayList<>();
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) walk::iterator) {
-                String path = root.relativize(p).toString().replace('\\', '/');
-                if (!isTemp(p) || !path.startsWith(prefix)) {
-                    continue;
-                }
-                try {
-                    BasicFileAttributes attrs = Files.readAttributes(p, BasicFileAttributes.class);
-                    if (attrs.isRegularFile()) {
-                        result.add(new ObjectInfo(path, attrs.size(), attrs.lastModifiedTime().toInstant()));
-                    }
-                } catch (NoSuchFileException e) {
                     // committed or deleted while listing
                 }
             }
         } catch (java.io.UncheckedIOException e) {
             if (!(e.getCause() instanceof NoSuchFileException)) {
-                throw new StorageException("listing abandoned writes below " + uri.resolve(prefix) + " failed: " + e.getCause(), e.getCause());
+                throw new StorageException("listing " + uri.resolve(prefix) + " failed: " + e.getCause(), e.getCause());
             }
         }
         result.sort(Comparator.comparing(ObjectInfo::key));
