@@ -506,13 +506,11 @@ final class ChaosCommand implements Callable<Integer> {
     }
 
     /**
-     * HDFS: a DataNode is stopped while the save is in flight (the last shard not yet uploaded;
-     * replication 2, so the write goes on with the other one) and restarted after the save ended.
-     * S3: the relay breaks the next few PUTs (connection resets, 503 SlowDown, 500, requests that
-     * get no answer until the client's 2 s socket timeout). Every such fault is retryable, so the
-     * save must commit; any committed checkpoint must then restore byte for byte (checkStorage).
+     * Starts the round's workers with the victim held just before its save of the fault step, waits
+     * until every other worker has saved that step and the save before it has ended, and returns the
+     * held victim (resumed by a line on its stdin).
      */
-    private void remoteStorageFault(Round round, boolean hdfs) throws Exception {
+    private ClusterProcess startWithVictimHeldBeforeFaultSave(Round round) throws Exception {
         long f = round.faultStep;
         int v = round.victim;
         startRound(round, Map.of(v, List.of("--hold-before-save", Long.toString(f))));
@@ -524,6 +522,20 @@ final class ChaosCommand implements Callable<Integer> {
             }
         }
         awaitPreviousSaveEnded(round);
+        return held;
+    }
+
+    /**
+     * HDFS: a DataNode is stopped while the save is in flight (the last shard not yet uploaded;
+     * replication 2, so the write goes on with the other one) and restarted after the save ended.
+     * S3: the relay breaks the next few PUTs (connection resets, 503 SlowDown, 500, requests that
+     * get no answer until the client's 2 s socket timeout). Every such fault is retryable, so the
+     * save must commit; any committed checkpoint must then restore byte for byte (checkStorage).
+     */
+    private void remoteStorageFault(Round round, boolean hdfs) throws Exception {
+        long f = round.faultStep;
+        int v = round.victim;
+        ClusterProcess held = startWithVictimHeldBeforeFaultSave(round);
         org.apache.hadoop.hdfs.MiniDFSCluster.DataNodeProperties stopped = null;
         if (hdfs) {
             int dn = round.random.nextInt(server.hdfs().getDataNodes().size());
@@ -590,15 +602,7 @@ final class ChaosCommand implements Callable<Integer> {
         long f = round.faultStep;
         int v = round.victim;
         round.moment = "data/ read-only (chattr +i)";
-        startRound(round, Map.of(v, List.of("--hold-before-save", Long.toString(f))));
-        ClusterProcess held = workerProcs.get(v);
-        held.await("paused", WAIT);
-        for (int w = 0; w < workers; w++) {
-            if (w != v) {
-                workerProcs.get(w).await("saved", ev -> ev.getLong("step") == f, WAIT);
-            }
-        }
-        awaitPreviousSaveEnded(round);
+        ClusterProcess held = startWithVictimHeldBeforeFaultSave(round);
         // root ignores permission bits, so chmod cannot make a directory read-only here; the
         // immutable attribute can (ext4/xfs, needs CAP_LINUX_IMMUTABLE)
         if (!freeze(true)) {

@@ -461,19 +461,7 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
 
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
-        Keys.checkPrefix(prefix);
-        checkOpen();
-        int slash = prefix.lastIndexOf('/');
-        String dirKey = slash < 0 ? "" : prefix.substring(0, slash);
-        Path dir = dirKey.isEmpty() ? rootDir() : pathOf(dirKey);
-        List<ObjectInfo> result = new ArrayList<>();
-        try {
-            walk(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, result, false);
-        } catch (IOException e) {
-            throw new StorageException("listing " + uri.resolve(prefix) + " failed: " + e, e);
-        }
-        result.sort(Comparator.comparing(ObjectInfo::key));
-        return result;
+        return listSorted(prefix, false);
     }
 
     /**
@@ -482,6 +470,11 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
      */
     @Override
     public List<ObjectInfo> listAbandonedWrites(String prefix) throws IOException {
+        return listSorted(prefix, true);
+    }
+
+    /** Files below {@code prefix}, sorted by key: temp files of writes when {@code temps}, else objects. */
+    private List<ObjectInfo> listSorted(String prefix, boolean temps) throws IOException {
         Keys.checkPrefix(prefix);
         checkOpen();
         int slash = prefix.lastIndexOf('/');
@@ -489,9 +482,9 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
         Path dir = dirKey.isEmpty() ? rootDir() : pathOf(dirKey);
         List<ObjectInfo> result = new ArrayList<>();
         try {
-            walk(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, result, true);
+            walk(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, result, temps);
         } catch (IOException e) {
-            throw new StorageException("listing abandoned writes below " + uri.resolve(prefix) + " failed: " + e, e);
+            throw new StorageException("listing " + (temps ? "abandoned writes below " : "") + uri.resolve(prefix) + " failed: " + e, e);
         }
         result.sort(Comparator.comparing(ObjectInfo::key));
         return result;
