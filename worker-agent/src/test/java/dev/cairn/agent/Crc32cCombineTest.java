@@ -46,4 +46,64 @@ class Crc32cCombineTest {
     void emptySecondPartLeavesTheFirst() {
         assertThat(Crc32cCombine.combine(0x12345678, 0, 0)).isEqualTo(0x12345678);
     }
+
+    @Test
+    void lengthsBeyondFourGibibytesAgreeWithTheMatrixMethod() {
+        Random random = new Random(11);
+        for (int trial = 0; trial < 500; trial++) {
+            long length = random.nextLong() & ((1L << (1 + random.nextInt(45))) - 1);
+            int a = random.nextInt();
+            int b = random.nextInt();
+            assertThat(Crc32cCombine.combine(a, b, length)).as("length %d", length).isEqualTo(matrixCombine(a, b, length));
+        }
+    }
+
+    /** zlib's original crc32_combine (GF(2) operator matrices, squared per length bit): an independent oracle. */
+    private static int matrixCombine(int crcA, int crcB, long lengthB) {
+        if (lengthB <= 0) {
+            return crcA;
+        }
+        int[] even = new int[32];
+        int[] odd = new int[32];
+        odd[0] = 0x82F63B78;
+        for (int n = 1, row = 1; n < 32; n++, row <<= 1) {
+            odd[n] = row;
+        }
+        square(even, odd);
+        square(odd, even);
+        int crc = crcA;
+        long len = lengthB;
+        do {
+            square(even, odd);
+            if ((len & 1) != 0) {
+                crc = times(even, crc);
+            }
+            len >>>= 1;
+            if (len == 0) {
+                break;
+            }
+            square(odd, even);
+            if ((len & 1) != 0) {
+                crc = times(odd, crc);
+            }
+            len >>>= 1;
+        } while (len != 0);
+        return crc ^ crcB;
+    }
+
+    private static int times(int[] matrix, int vector) {
+        int sum = 0;
+        for (int i = 0; vector != 0; i++, vector >>>= 1) {
+            if ((vector & 1) != 0) {
+                sum ^= matrix[i];
+            }
+        }
+        return sum;
+    }
+
+    private static void square(int[] square, int[] matrix) {
+        for (int n = 0; n < 32; n++) {
+            square[n] = times(matrix, matrix[n]);
+        }
+    }
 }
