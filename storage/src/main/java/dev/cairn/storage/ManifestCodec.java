@@ -14,7 +14,6 @@ import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.zip.CRC32C;
@@ -80,7 +79,8 @@ public final class ManifestCodec {
     }
 
     public static String hex(int crc) {
-        return String.format(Locale.ROOT, "%08x", crc);
+        String h = Integer.toHexString(crc);
+        return h.length() == 8 ? h : "0".repeat(8 - h.length()) + h;
     }
 
     /**
@@ -253,10 +253,19 @@ public final class ManifestCodec {
 
     private static int crc(JsonNode n) {
         String v = text(n, "crc32c");
-        if (!v.matches("[0-9a-f]{8}")) {
+        if (v.length() != 8) {
             throw new IllegalArgumentException("crc32c '" + v + "' is not 8 hex digits");
         }
-        return (int) Long.parseLong(v, 16);
+        int crc = 0;
+        for (int i = 0; i < 8; i++) {
+            char c = v.charAt(i);
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0) {
+                throw new IllegalArgumentException("crc32c '" + v + "' is not 8 hex digits");
+            }
+            crc = crc << 4 | d;
+        }
+        return crc;
     }
 
     private static String firstLine(String s) {

@@ -59,6 +59,26 @@ class ManifestCodecTest {
                 .hasMessageContaining("fails its checksum");
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"deadbee", "deadbeef0", "DEADBEEF", "deadbeeg", "-eadbeef", " deadbee"})
+    void aCrcThatIsNotEightLowerCaseHexDigitsIsRejected(String crc) throws Exception {
+        ObjectNode root = tree(ManifestCodec.encode(sample(100)));
+        ((ObjectNode) root.get("entries").get(0)).put("crc32c", crc);
+        byte[] resealed = reseal(root);
+
+        assertThatThrownBy(() -> ManifestCodec.decode(resealed, SOURCE))
+                .isInstanceOf(ManifestException.class)
+                .hasMessageContaining(SOURCE)
+                .hasMessageContaining("crc32c '" + crc + "' is not 8 hex digits");
+    }
+
+    @Test
+    void hexKeepsLeadingZeros() {
+        assertThat(ManifestCodec.hex(0)).isEqualTo("00000000");
+        assertThat(ManifestCodec.hex(0x00abcdef)).isEqualTo("00abcdef");
+        assertThat(ManifestCodec.hex(0xdeadbeef)).isEqualTo("deadbeef");
+    }
+
     @Test
     void truncatedJsonIsRejected() {
         byte[] encoded = ManifestCodec.encode(sample(100));
