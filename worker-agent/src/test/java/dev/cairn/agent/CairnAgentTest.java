@@ -154,6 +154,30 @@ class CairnAgentTest {
         assertThat(committedSteps()).containsExactly(20L);
     }
 
+    @Test
+    void callbacksOnACommitOrAbortRunOnTheAgentsEventsThreadNotOnTheNetworkThread() throws Exception {
+        cluster = TestCluster.start(storage, 2, b -> b).connectAll();
+        // worker 1 has not prepared yet, so neither future can be complete when the callback is chained
+        CompletableFuture<Thread> committedOn = new CompletableFuture<>();
+        cluster.agent(0).save(10, s -> { }).committed().whenComplete((ok, err) -> committedOn.complete(Thread.currentThread()));
+        cluster.agent(1).save(10, s -> { }).await(WAIT);
+        assertEventsThreadOfWorker0(committedOn.get(20, TimeUnit.SECONDS));
+
+        CompletableFuture<Thread> abortedOn = new CompletableFuture<>();
+        SaveHandle aborted = cluster.agent(0).save(20, s -> { });
+        aborted.committed().whenComplete((ok, err) -> abortedOn.complete(Thread.currentThread()));
+        awaitBarrier(20);
+        SaveHandle next = cluster.agent(1).save(30, s -> { }); // skips step 20: the save of step 20 aborts (STEP_MISMATCH)
+        assertThatThrownBy(() -> aborted.await(WAIT)).isInstanceOf(SaveAbortedException.class).hasMessageContaining("STEP_MISMATCH");
+        assertEventsThreadOfWorker0(abortedOn.get(20, TimeUnit.SECONDS));
+        awaitAll(List.of(next, cluster.agent(0).save(30, s -> { })));
+    }
+
+    private static void assertEventsThreadOfWorker0(Thread t) {
+        assertThat(t).isNotInstanceOf(io.netty.util.concurrent.FastThreadLocalThread.class);
+        assertThat(t.getName()).isEqualTo("cairn-agent-events-0");
+    }
+
     /** Waits until the coordinator reports a barrier open at {@code step} (admin API). */
     private void awaitBarrier(long step) {
         ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", cluster.coordinator.port()).usePlaintext().build();
