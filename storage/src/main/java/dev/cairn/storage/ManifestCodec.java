@@ -14,7 +14,6 @@ import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.zip.CRC32C;
@@ -80,7 +79,7 @@ public final class ManifestCodec {
     }
 
     public static String hex(int crc) {
-        return String.format(Locale.ROOT, "%08x", crc);
+        return Layout.hex8(crc);
     }
 
     /**
