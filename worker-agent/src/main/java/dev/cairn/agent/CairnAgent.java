@@ -410,6 +410,8 @@ public final class CairnAgent implements AutoCloseable {
         final long step;
         final CompletableFuture<Release> release = new CompletableFuture<>();
         final CompletableFuture<SavedCheckpoint> committed = new CompletableFuture<>();
+        /** Completes once this save's upload (or drain) task is queued on the upload thread. */
+        final CompletableFuture<Void> uploadQueued = new CompletableFuture<>();
         volatile String saveId;
         volatile long stallMicros;
 
@@ -453,13 +455,16 @@ public final class CairnAgent implements AutoCloseable {
         }
         if (!connected || !send(AgentMessage.newBuilder().setPrepare(Prepare.newBuilder().setStep(step)).build())) {
             pending.remove(step, ps);
+            ps.uploadQueued.complete(null);
             ps.fail(new SaveAbortedException(step, "COORDINATOR_LOST", "not connected to coordinator " + config.coordinator()));
             return new SaveHandle(step, 0, ps.committed);
         }
         config.hooks().onPhase(AgentHooks.Phase.PREPARED, step);
         StagedShard shard = new StagedShard(pool, step);
+        // The upload thread is handed this save when the barrier releases it (or it fails), not now:
+        // it would only wake to wait for the release. Releases come in save order (one save in flight).
+        ps.release.whenComplete((r, err) -> queueUpload(ps, shard));
         try {
-            uploader.execute(() -> upload(ps, shard));
             writer.write(shard);
         } catch (IOException | RuntimeException e) {
             String why = e.getMessage() == null ? e.toString() : e.getMessage();
@@ -475,7 +480,19 @@ public final class CairnAgent implements AutoCloseable {
         return new SaveHandle(step, ps.stallMicros, ps.committed);
     }
 
-    /** Upload thread: waits for the barrier, streams the staged shard, reports it. */
+    /** Called where the release future completes (usually the network thread): must not block. */
+    private void queueUpload(PendingSave ps, StagedShard shard) {
+        try {
+            uploader.execute(() -> upload(ps, shard));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // the agent was shut down after close() gave up waiting: nothing uploads any more
+            LOG.debug("worker {}: upload of step {} not started: agent closed", config.workerIndex(), ps.step);
+        } finally {
+            ps.uploadQueued.complete(null);
+        }
+    }
+
+    /** Upload thread: takes the barrier's release, streams the staged shard, reports it. */
     private void upload(PendingSave ps, StagedShard shard) {
         Release release;
         try {
@@ -703,8 +720,17 @@ public final class CairnAgent implements AutoCloseable {
         if (closed) {
             return;
         }
-        uploader.shutdown();
         try {
+            // a save still in its barrier has no upload task yet: wait until it is queued (or failed)
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            for (PendingSave ps : List.copyOf(pending.values())) {
+                try {
+                    ps.uploadQueued.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } catch (ExecutionException | TimeoutException e) {
+                    // closing anyway
+                }
+            }
+            uploader.shutdown();
             uploader.awaitTermination(60, TimeUnit.SECONDS);
             for (PendingSave ps : List.copyOf(pending.values())) {
                 try {

@@ -251,6 +251,23 @@ class CairnAgentTest {
     }
 
     @Test
+    void closeWaitsForASaveStillInItsBarrierToUploadAndCommit() throws Exception {
+        cluster = TestCluster.start(storage, 2, b -> b).connectAll();
+        SaveHandle first = cluster.agent(0).save(10, trainerState(0, 10, 3000));
+        awaitBarrier(10);
+
+        // worker 1 has not prepared: the save cannot be released, so close() must still be waiting
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(() -> cluster.agent(0).close());
+        assertThat(closing).as("close() waits for the save at the barrier").isNotDone();
+        SaveHandle second = cluster.agent(1).save(10, trainerState(1, 10, 3000));
+        closing.get(30, TimeUnit.SECONDS);
+
+        assertThat(first.committed()).isCompleted();
+        awaitAll(List.of(first, second));
+        assertThat(manifest(10).shards()).hasSize(2);
+    }
+
+    @Test
     void connectWithATakenIndexIsBadInputNamingTheProblem() throws Exception {
         cluster = TestCluster.start(storage, 2, b -> b);
         cluster.agents.add(CairnAgent.connect(cluster.agentConfig(0).build()));
