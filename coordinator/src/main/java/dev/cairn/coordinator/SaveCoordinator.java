@@ -84,6 +84,8 @@ final class SaveCoordinator {
         long deadlineMillis;
         final Set<Integer> prepared = new HashSet<>();
         final Map<Integer, ShardReport> reports = new TreeMap<>();
+        /** The manifest being committed (COMMITTING), built once for the write and for retention. */
+        Manifest manifest;
 
         Save(long step, long now, long deadline) {
             this.step = step;
@@ -333,8 +335,8 @@ final class SaveCoordinator {
         if (inFlight.reports.size() == config.worldSize()) {
             config.hooks().onPhase(CoordinatorHooks.Phase.ALL_REPORTED, inFlight.step, inFlight.saveId);
             inFlight.phase = Phase.COMMITTING;
-            Manifest manifest = buildManifest(inFlight);
-            outbox.commit(manifest);
+            inFlight.manifest = buildManifest(inFlight);
+            outbox.commit(inFlight.manifest);
         }
         return ReportResult.ACCEPTED;
     }
@@ -452,7 +454,7 @@ final class SaveCoordinator {
                 inFlight = null;
                 lastSaveEndedMillis = clock.millis();
                 record(new SaveRecord(s.step, s.saveId, "COMMITTED", "", bytes, stall, upload));
-                outbox.committed(buildManifest(s));
+                outbox.committed(s.manifest);
                 replayHeldPrepares();
             }
             case ALREADY_EXISTS -> abort(AbortReason.STEP_ALREADY_COMMITTED,

@@ -79,8 +79,7 @@ public final class ManifestCodec {
     }
 
     public static String hex(int crc) {
-        String h = Integer.toHexString(crc);
-        return h.length() == 8 ? h : "0".repeat(8 - h.length()) + h;
+        return Layout.hex8(crc);
     }
 
     /**

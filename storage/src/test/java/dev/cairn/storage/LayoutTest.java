@@ -22,6 +22,23 @@ class LayoutTest {
     }
 
     @Test
+    void keysAndIdsAreFormattedExactlyAsTheirFormatStrings() {
+        long[] steps = {0, 1, 9, 10, 99_999, 100_000, 1L << 40, Long.MAX_VALUE};
+        for (long step : steps) {
+            assertThat(Layout.manifestKey(step)).isEqualTo(String.format(java.util.Locale.ROOT, "manifests/%020d.json", step));
+        }
+        for (int worker : new int[] {0, 7, 12_345, 99_999, 100_000, Integer.MAX_VALUE}) {
+            assertThat(Layout.shardKey("5-0000abcd", worker))
+                    .isEqualTo("data/5-0000abcd/" + String.format(java.util.Locale.ROOT, "shard-%05d.bin", worker));
+        }
+        for (int v : new int[] {0, 1, 0xf, 0xabcdef, 0x0fffffff, 0x10000000, -1, Integer.MIN_VALUE, Integer.MAX_VALUE}) {
+            assertThat(Layout.hex8(v)).isEqualTo(String.format(java.util.Locale.ROOT, "%08x", v));
+            assertThat(ManifestCodec.hex(v)).isEqualTo(Layout.hex8(v));
+        }
+        assertThatThrownBy(() -> Layout.shardKey("5-0000abcd", -1)).hasMessageContaining("negative worker index -1");
+    }
+
+    @Test
     void manifestKeyRejectsNegativeSteps() {
         assertThatThrownBy(() -> Layout.manifestKey(-1)).hasMessageContaining("negative step -1");
     }

@@ -77,6 +77,13 @@ public final class CairnAgent implements AutoCloseable {
     private final StagingPool pool;
     private final ScheduledExecutorService scheduler;
     private final ExecutorService uploader;
+    /**
+     * Completes the futures users chain callbacks on. Inbound messages are handled on the channel's
+     * network thread (no hop through gRPC's default executor), and a user's callback must never run
+     * there: it could block every connection of that event loop.
+     */
+    private final ExecutorService events;
+    private final Object heartbeatLock = new Object();
     private final Map<Long, PendingSave> pending = new ConcurrentHashMap<>();
     private final Object sendLock = new Object();
     private final Object commitLock = new Object();
@@ -103,10 +110,14 @@ public final class CairnAgent implements AutoCloseable {
                 .keepAliveTimeout(2, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
                 .maxInboundMessageSize(64 << 20)
+                // Inbound only updates state and completes internal futures (a Release wakes the upload
+                // thread directly); the futures users see are completed on the events thread.
+                .directExecutor()
                 .build();
         this.pool = new StagingPool(config.stagingBytes(), config.chunkBytes());
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "cairn-agent-" + config.workerIndex()));
         this.uploader = Executors.newSingleThreadExecutor(r -> daemon(r, "cairn-upload-" + config.workerIndex()));
+        this.events = Executors.newSingleThreadExecutor(r -> daemon(r, "cairn-agent-events-" + config.workerIndex()));
     }
 
     private static Thread daemon(Runnable r, String name) {
@@ -198,7 +209,7 @@ public final class CairnAgent implements AutoCloseable {
                     PendingSave ps = pending.get(a.getStep());
                     if (ps != null && (a.getSaveId().isEmpty() || ps.saveId == null || a.getSaveId().equals(ps.saveId))) {
                         pending.remove(a.getStep(), ps);
-                        ps.fail(new SaveAbortedException(a.getStep(), a.getReason().name(), a.getMessage()));
+                        failOffNetworkThread(ps, new SaveAbortedException(a.getStep(), a.getReason().name(), a.getMessage()));
                         LOG.warn("worker {}: save of step {} aborted: {}: {}", config.workerIndex(), a.getStep(), a.getReason(), a.getMessage());
                     }
                 }
@@ -243,7 +254,7 @@ public final class CairnAgent implements AutoCloseable {
             }
         }
         long interval = Math.max(50, w.getHeartbeatIntervalMillis());
-        synchronized (this) {
+        synchronized (heartbeatLock) {
             if (!closed) {
                 heartbeat = scheduler.scheduleWithFixedDelay(
                         () -> send(AgentMessage.newBuilder().setHeartbeat(Heartbeat.newBuilder().setStep(currentStep)).build()),
@@ -255,10 +266,12 @@ public final class CairnAgent implements AutoCloseable {
         joinFuture.complete(w);
     }
 
-    private synchronized void stopHeartbeat() {
-        if (heartbeat != null) {
-            heartbeat.cancel(false);
-            heartbeat = null;
+    private void stopHeartbeat() {
+        synchronized (heartbeatLock) {
+            if (heartbeat != null) {
+                heartbeat.cancel(false);
+                heartbeat = null;
+            }
         }
     }
 
@@ -294,7 +307,8 @@ public final class CairnAgent implements AutoCloseable {
     private void onCommitted(CheckpointRef ref) {
         PendingSave ps = pending.remove(ref.getStep());
         if (ps != null) {
-            ps.committed.complete(new SavedCheckpoint(ref.getStep(), ref.getSaveId(), ref.getManifestKey()));
+            SavedCheckpoint saved = new SavedCheckpoint(ref.getStep(), ref.getSaveId(), ref.getManifestKey());
+            offNetworkThread(() -> ps.committed.complete(saved), () -> ps.committed.complete(saved));
         }
         synchronized (commitLock) {
             lastCommittedStep = Math.max(lastCommittedStep, ref.getStep());
@@ -305,8 +319,27 @@ public final class CairnAgent implements AutoCloseable {
     private void failAllPending(String reason, String message) {
         for (Map.Entry<Long, PendingSave> e : pending.entrySet()) {
             if (pending.remove(e.getKey(), e.getValue())) {
-                e.getValue().fail(new SaveAbortedException(e.getKey(), reason, message));
+                failOffNetworkThread(e.getValue(), new SaveAbortedException(e.getKey(), reason, message));
             }
+        }
+    }
+
+    /**
+     * Fails a save from the network thread: the upload thread learns it at once, the handle's future
+     * (users' callbacks) on the events thread.
+     */
+    private void failOffNetworkThread(PendingSave ps, Throwable t) {
+        ps.release.completeExceptionally(t);
+        offNetworkThread(() -> ps.committed.completeExceptionally(t), () -> ps.committed.completeExceptionally(t));
+    }
+
+    /** Runs {@code task} on the events thread; {@code whenClosed} in place when that thread is gone. */
+    private void offNetworkThread(Runnable task, Runnable whenClosed) {
+        try {
+            events.execute(task);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // shut down: nothing the user chained can still be waited for by this agent; complete in place
+            whenClosed.run();
         }
     }
 
@@ -377,6 +410,8 @@ public final class CairnAgent implements AutoCloseable {
         final long step;
         final CompletableFuture<Release> release = new CompletableFuture<>();
         final CompletableFuture<SavedCheckpoint> committed = new CompletableFuture<>();
+        /** Completes once this save's upload (or drain) task is queued on the upload thread. */
+        final CompletableFuture<Void> uploadQueued = new CompletableFuture<>();
         volatile String saveId;
         volatile long stallMicros;
 
@@ -420,13 +455,16 @@ public final class CairnAgent implements AutoCloseable {
         }
         if (!connected || !send(AgentMessage.newBuilder().setPrepare(Prepare.newBuilder().setStep(step)).build())) {
             pending.remove(step, ps);
+            ps.uploadQueued.complete(null);
             ps.fail(new SaveAbortedException(step, "COORDINATOR_LOST", "not connected to coordinator " + config.coordinator()));
             return new SaveHandle(step, 0, ps.committed);
         }
         config.hooks().onPhase(AgentHooks.Phase.PREPARED, step);
         StagedShard shard = new StagedShard(pool, step);
+        // The upload thread is handed this save when the barrier releases it (or it fails), not now:
+        // it would only wake to wait for the release. Releases come in save order (one save in flight).
+        ps.release.whenComplete((r, err) -> queueUpload(ps, shard));
         try {
-            uploader.execute(() -> upload(ps, shard));
             writer.write(shard);
         } catch (IOException | RuntimeException e) {
             String why = e.getMessage() == null ? e.toString() : e.getMessage();
@@ -442,7 +480,19 @@ public final class CairnAgent implements AutoCloseable {
         return new SaveHandle(step, ps.stallMicros, ps.committed);
     }
 
-    /** Upload thread: waits for the barrier, streams the staged shard, reports it. */
+    /** Called where the release future completes (usually the network thread): must not block. */
+    private void queueUpload(PendingSave ps, StagedShard shard) {
+        try {
+            uploader.execute(() -> upload(ps, shard));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // the agent was shut down after close() gave up waiting: nothing uploads any more
+            LOG.debug("worker {}: upload of step {} not started: agent closed", config.workerIndex(), ps.step);
+        } finally {
+            ps.uploadQueued.complete(null);
+        }
+    }
+
+    /** Upload thread: takes the barrier's release, streams the staged shard, reports it. */
     private void upload(PendingSave ps, StagedShard shard) {
         Release release;
         try {
@@ -670,8 +720,17 @@ public final class CairnAgent implements AutoCloseable {
         if (closed) {
             return;
         }
-        uploader.shutdown();
         try {
+            // a save still in its barrier has no upload task yet: wait until it is queued (or failed)
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            for (PendingSave ps : List.copyOf(pending.values())) {
+                try {
+                    ps.uploadQueued.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } catch (ExecutionException | TimeoutException e) {
+                    // closing anyway
+                }
+            }
+            uploader.shutdown();
             uploader.awaitTermination(60, TimeUnit.SECONDS);
             for (PendingSave ps : List.copyOf(pending.values())) {
                 try {
@@ -710,6 +769,8 @@ public final class CairnAgent implements AutoCloseable {
             Thread.currentThread().interrupt();
             channel.shutdownNow();
         }
+        // after the channel: completions its last inbound messages queued still run
+        events.shutdown();
         synchronized (this) {
             if (store != null) {
                 try {

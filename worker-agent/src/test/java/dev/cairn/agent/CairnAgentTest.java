@@ -154,6 +154,30 @@ class CairnAgentTest {
         assertThat(committedSteps()).containsExactly(20L);
     }
 
+    @Test
+    void callbacksOnACommitOrAbortRunOnTheAgentsEventsThreadNotOnTheNetworkThread() throws Exception {
+        cluster = TestCluster.start(storage, 2, b -> b).connectAll();
+        // worker 1 has not prepared yet, so neither future can be complete when the callback is chained
+        CompletableFuture<Thread> committedOn = new CompletableFuture<>();
+        cluster.agent(0).save(10, s -> { }).committed().whenComplete((ok, err) -> committedOn.complete(Thread.currentThread()));
+        cluster.agent(1).save(10, s -> { }).await(WAIT);
+        assertEventsThreadOfWorker0(committedOn.get(20, TimeUnit.SECONDS));
+
+        CompletableFuture<Thread> abortedOn = new CompletableFuture<>();
+        SaveHandle aborted = cluster.agent(0).save(20, s -> { });
+        aborted.committed().whenComplete((ok, err) -> abortedOn.complete(Thread.currentThread()));
+        awaitBarrier(20);
+        SaveHandle next = cluster.agent(1).save(30, s -> { }); // skips step 20: the save of step 20 aborts (STEP_MISMATCH)
+        assertThatThrownBy(() -> aborted.await(WAIT)).isInstanceOf(SaveAbortedException.class).hasMessageContaining("STEP_MISMATCH");
+        assertEventsThreadOfWorker0(abortedOn.get(20, TimeUnit.SECONDS));
+        awaitAll(List.of(next, cluster.agent(0).save(30, s -> { })));
+    }
+
+    private static void assertEventsThreadOfWorker0(Thread t) {
+        assertThat(t).isNotInstanceOf(io.netty.util.concurrent.FastThreadLocalThread.class);
+        assertThat(t.getName()).isEqualTo("cairn-agent-events-0");
+    }
+
     /** Waits until the coordinator reports a barrier open at {@code step} (admin API). */
     private void awaitBarrier(long step) {
         ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", cluster.coordinator.port()).usePlaintext().build();
@@ -224,6 +248,23 @@ class CairnAgentTest {
         assertThat(handles.get(0).await(Duration.ZERO).saveId()).isEqualTo(manifest(10).saveId());
         assertThat(committedSteps()).containsExactly(10L);
         assertThat(Files.exists(storage.resolve(Layout.manifestKey(10)))).isTrue();
+    }
+
+    @Test
+    void closeWaitsForASaveStillInItsBarrierToUploadAndCommit() throws Exception {
+        cluster = TestCluster.start(storage, 2, b -> b).connectAll();
+        SaveHandle first = cluster.agent(0).save(10, trainerState(0, 10, 3000));
+        awaitBarrier(10);
+
+        // worker 1 has not prepared: the save cannot be released, so close() must still be waiting
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(() -> cluster.agent(0).close());
+        assertThat(closing).as("close() waits for the save at the barrier").isNotDone();
+        SaveHandle second = cluster.agent(1).save(10, trainerState(1, 10, 3000));
+        closing.get(30, TimeUnit.SECONDS);
+
+        assertThat(first.committed()).isCompleted();
+        awaitAll(List.of(first, second));
+        assertThat(manifest(10).shards()).hasSize(2);
     }
 
     @Test
