@@ -24,7 +24,7 @@ class BenchCommandTest {
         try {
             System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
             code = Main.execute("bench", "--storage", dir.toString(), "--workers", "2", "--shard-mib", "1", "--entry-kib", "256",
-                    "--saves", "1", "--coord-workers", "1,3", "--coord-rounds", "3", "--memory-shard-mib", "8", "--json");
+                    "--saves", "1", "--coord-workers", "1,3", "--coord-rounds", "3", "--coord-warmup", "2", "--memory-shard-mib", "8", "--json");
         } finally {
             System.setOut(stdout);
         }
@@ -41,6 +41,8 @@ class BenchCommandTest {
         assertThat(json.get("backend").asText()).isEqualTo("file");
         assertThat(json.get("coordWorkers").asInt()).isEqualTo(3);
         assertThat(json.get("coordination")).hasSize(2);
+        assertThat(json.get("coordination").get(1).get("warmupRounds").asInt()).isEqualTo(2);
+        assertThat(json.get("coordination").get(1).get("rounds").asInt()).isEqualTo(3);
         try (Stream<Path> left = Files.list(dir)) {
             assertThat(left).as("the benchmark removes its files").isEmpty();
         }
