@@ -130,18 +130,18 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         validate();
         requireBackend(backend);
+        only = BenchScale.selectSweeps(only, shardSizes, kept);
+        shardSizes = BenchScale.checkShardSizes(only, shardSizes, workers);
+        kept = BenchKept.checkCounts(only, kept, keptRounds);
         long shardBytes = (long) shardMib << 20;
         int entryBytes = (int) Math.min(shardBytes, (long) entryKib << 10);
         // copy-baseline targets on the heap; staging and the trainers' state are direct (limited to -Xmx too)
         long needHeap = 2L * workers * shardBytes + (256L << 20);
-        only = BenchScale.selectSweeps(only, shardSizes, kept);
         if (only.contains("throughput") && Runtime.getRuntime().maxMemory() < needHeap) {
             throw new UserError("cairn bench with " + workers + " workers of " + shardMib + " MiB needs a heap of at least "
                     + (needHeap >> 20) + " MiB (staging plus the copy baseline); this JVM has " + (Runtime.getRuntime().maxMemory() >> 20)
                     + " MiB: run with CAIRN_JAVA_OPTS=-Xmx" + ((needHeap >> 30) + 1) + "g or fewer/smaller shards");
         }
-        shardSizes = BenchScale.checkShardSizes(only, shardSizes, workers);
-        kept = BenchKept.checkCounts(only, kept, keptRounds);
         StorageUri base = baseUri();
         StorageUri root = child(base, "bench-" + System.currentTimeMillis());
 

@@ -125,14 +125,16 @@ final class BenchScale {
         List<Map<String, Object>> kept = (List<Map<String, Object>>) out.get("kept");
         if (kept != null) {
             System.out.printf("%nkept-checkpoints sweep: p50/p99 over %s rounds per count (ms)%n", out.get("keptRounds"));
-            String f = "%7s %16s %16s %16s %14s %12s%n";
-            System.out.printf(f, "KEPT", "COMMIT", "LATEST_LOOKUP", "AGENT_READ", "COORD_START", "POPULATE_s");
+            String f = "%7s %16s %16s %16s %16s %14s %12s%n";
+            System.out.printf(f, "KEPT", "COMMIT", "MANIFEST_CREATE", "LATEST_LOOKUP", "AGENT_READ", "COORD_START", "POPULATE_s");
             for (Map<String, Object> r : kept) {
                 System.out.printf(f, r.get("kept"), r.get("commitP50Ms") + "/" + r.get("commitP99Ms"),
+                        r.get("manifestCreateP50Ms") + "/" + r.get("manifestCreateP99Ms"),
                         r.get("latestP50Ms") + "/" + r.get("latestP99Ms"), r.get("agentReadP50Ms") + "/" + r.get("agentReadP99Ms"),
                         r.get("coordinatorStartMs"), r.get("populateSeconds"));
             }
-            System.out.println("(commit: CheckpointCatalog.commit, the manifest's atomic create-if-absent plus the LATEST hint; latest "
+            System.out.println("(commit: CheckpointCatalog.commit, the manifest's atomic create-if-absent (manifest create, what "
+                    + "the coordinator announces after) plus the LATEST hint; latest "
                     + "lookup: a fresh store's CheckpointCatalog.latest(), LATEST hint + listAfter + manifest read; agent read: a fresh "
                     + "store reads the manifest the coordinator announced; coordinator start: Coordinator.start, which reads every "
                     + "manifest, one sample; target: commit and lookup flat in KEPT)");
