@@ -79,6 +79,19 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
             "ipc.client.connect.max.retries.on.timeouts", "2",
             "dfs.client.retry.policy.enabled", "false");
 
+    /**
+     * Closing a file asks the NameNode to complete it; until a DataNode has reported the last block
+     * the answer is "not yet" and the client sleeps, by default 400 ms first (then doubling, 5
+     * tries, 12.4 s in all). A manifest or a hint is a one-block file closed right after its hsync,
+     * so that first sleep was the p90 of every commit (createIfAbsent on the embedded cluster: p50
+     * 24-33 ms, p90 420-437 ms, p99 438-457 ms; with these values p90 44-47 ms, p99 56-60 ms). A
+     * 20 ms first sleep and 10 tries wait up to 20.5 s in all, longer than the default. Applied only
+     * where no site file sets the key.
+     */
+    private static final Map<String, String> COMPLETE_BACKOFF_DEFAULTS = Map.of(
+            "dfs.client.block.write.locateFollowingBlock.initial.delay.ms", "20",
+            "dfs.client.block.write.locateFollowingBlock.retries", "10");
+
     private static final int PROBE_RPC_TIMEOUT_MS = 5_000;
 
     private final StorageUri uri;
@@ -151,6 +164,13 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
             boolean onlyDefault = sources == null || (sources.length == 1 && sources[0].endsWith("-default.xml"));
             if (onlyDefault) {
                 conf.set(key, value, "cairn fail-fast default");
+            }
+        });
+        COMPLETE_BACKOFF_DEFAULTS.forEach((key, value) -> {
+            String[] sources = conf.getPropertySources(key);
+            boolean onlyDefault = sources == null || (sources.length == 1 && sources[0].endsWith("-default.xml"));
+            if (onlyDefault) {
+                conf.set(key, value, "cairn commit-latency default");
             }
         });
         uri.options().forEach((key, value) -> conf.set(key, value, "storage URI " + uri));
