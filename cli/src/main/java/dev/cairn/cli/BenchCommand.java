@@ -63,8 +63,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "file", description = "file, hdfs or s3 (default ${DEFAULT-VALUE}).")
     String backend;
 
-    @Option(names = "--storage", paramLabel = "URI", description = "Root to benchmark under (default for file: a fresh temp "
-            + "directory; required for hdfs and s3). A bench-<time> directory is created below it and removed afterwards.")
+    @Option(names = "--storage", paramLabel = "URI", description = "Root to benchmark under (default: a fresh temp directory for "
+            + "file, an embedded MiniDFSCluster or S3Proxy on loopback for hdfs and s3). A bench-<time> directory is created below "
+            + "it and removed afterwards.")
     String storage;
 
     @Option(names = "--workers", defaultValue = "2", description = "Workers saving and restoring in parallel (default ${DEFAULT-VALUE}).")
@@ -98,6 +99,18 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--memory-heap-mib", defaultValue = "64", description = "-Xmx of the JVM running the memory figure's agent (default ${DEFAULT-VALUE}).")
     int memoryHeapMib;
 
+    @Option(names = "--shard-sizes", split = ",", paramLabel = "MIB,...", description = "Also run the stall/save/restore figures "
+            + "for each of these shard sizes in MiB, e.g. 1,4,16,64,256,1024 (the shardSizes table).")
+    int[] shardSizes;
+
+    @Option(names = "--kept", split = ",", paramLabel = "K,...", description = "Also measure commit and latest-checkpoint lookup "
+            + "with K checkpoints already committed, for each K, e.g. 1,10,100,1000,10000 (the kept table).")
+    int[] kept;
+
+    @Option(names = "--kept-rounds", defaultValue = "50", description = "Commits and lookups measured per count of --kept "
+            + "(default ${DEFAULT-VALUE}, plus 3 warm-up rounds).")
+    int keptRounds;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -107,31 +120,40 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--phases", hidden = true, description = "Print every agent phase with a millisecond clock (to see where a save's time goes).")
     boolean phases;
 
-    @Option(names = "--only", split = ",", hidden = true, description = "Measure only some figures: throughput, coordination, memory.")
+    @Option(names = "--only", split = ",", hidden = true, description = "Measure only some figures: throughput, coordination, memory, "
+            + "sizes (--shard-sizes), kept (--kept).")
     List<String> only = List.of("throughput", "coordination", "memory");
 
     private final Map<String, Object> out = new LinkedHashMap<>();
     /** The temp directory this run made when no --storage was given; removed at the end. */
     private Path createdBase;
+    /** The embedded server of --backend hdfs|s3 without --storage; stopped at the end. */
+    private EmbeddedStorage embedded;
 
     @Override
     public Integer call() throws Exception {
         validate();
         requireBackend(backend);
-        StorageUri base = baseUri();
-        StorageUri root = child(base, "bench-" + System.currentTimeMillis());
+        only = BenchScale.selectSweeps(only, shardSizes, kept);
+        shardSizes = BenchScale.checkShardSizes(only, shardSizes, workers);
+        kept = BenchKept.checkCounts(only, kept, keptRounds);
         long shardBytes = (long) shardMib << 20;
         int entryBytes = (int) Math.min(shardBytes, (long) entryKib << 10);
         // copy-baseline targets on the heap; staging and the trainers' state are direct (limited to -Xmx too)
         long needHeap = 2L * workers * shardBytes + (256L << 20);
-        if (Runtime.getRuntime().maxMemory() < needHeap) {
+        if (only.contains("throughput") && Runtime.getRuntime().maxMemory() < needHeap) {
             throw new UserError("cairn bench with " + workers + " workers of " + shardMib + " MiB needs a heap of at least "
                     + (needHeap >> 20) + " MiB (staging plus the copy baseline); this JVM has " + (Runtime.getRuntime().maxMemory() >> 20)
                     + " MiB: run with CAIRN_JAVA_OPTS=-Xmx" + ((needHeap >> 30) + 1) + "g or fewer/smaller shards");
         }
+        StorageUri base = baseUri();
+        StorageUri root = child(base, "bench-" + System.currentTimeMillis());
 
         out.put("backend", backend);
         out.put("storage", root.toString());
+        if (embedded != null) {
+            out.put("storageServer", embedded.describe());
+        }
         out.put("cores", Runtime.getRuntime().availableProcessors());
         out.put("jvm", System.getProperty("java.vm.name") + " " + Runtime.version());
         out.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
@@ -147,7 +169,7 @@ final class BenchCommand implements Callable<Integer> {
                 Runtime.getRuntime().availableProcessors());
         try {
             if (only.contains("throughput")) {
-                new Throughput(child(root, "throughput"), shardBytes, entryBytes).run();
+                new Throughput(child(root, "throughput"), shardBytes, entryBytes, out).run();
             }
             if (only.contains("coordination")) {
                 coordination(child(root, "coordination"));
@@ -155,20 +177,40 @@ final class BenchCommand implements Callable<Integer> {
             if (only.contains("memory")) {
                 memory(child(root, "memory"));
             }
+            if (only.contains("sizes")) {
+                out.put("shardSizes", BenchScale.shardSizes(shardSizes, child(root, "sizes"), entryKib,
+                        (uri, bytes, entry, sink) -> new Throughput(uri, bytes, entry, sink).run(), this::progress));
+            }
+            if (only.contains("kept")) {
+                out.put("keptRounds", keptRounds);
+                out.put("kept", BenchKept.run(kept, keptRounds, child(root, "kept"), this::progress));
+            }
         } finally {
-            if (!keep) {
+            if (!keep && embedded == null) {
                 deleteTree(root);
                 if (createdBase != null) {
                     Files.deleteIfExists(createdBase);
                 }
             }
+            if (embedded != null) {
+                embedded.close(); // its data lives in createdBase
+                if (!keep) {
+                    deleteTree(StorageUri.parse(createdBase.toString()));
+                } else {
+                    progress("the embedded server's files are kept in %s", createdBase);
+                }
+            }
         }
 
         out.put("loadAverageAtEnd", round2(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
-        if (json || only.size() < 3) {
+        boolean sweepsOnly = only.stream().allMatch(f -> f.equals("sizes") || f.equals("kept"));
+        if (json || (!sweepsOnly && !only.containsAll(List.of("throughput", "coordination", "memory")))) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
-            printTable();
+            if (!sweepsOnly) {
+                printTable();
+            }
+            BenchScale.printTables(out);
         }
         return 0;
     }
@@ -226,11 +268,14 @@ final class BenchCommand implements Callable<Integer> {
 
     private StorageUri baseUri() throws IOException {
         if (storage == null) {
-            if (!backend.equals("file")) {
-                throw new UserError("--backend " + backend + " needs --storage, e.g. "
-                        + (backend.equals("s3") ? "s3://bucket/prefix" : "hdfs://namenode:8020/tmp"));
-            }
             createdBase = Files.createTempDirectory("cairn-bench-");
+            if (!backend.equals("file")) {
+                // the same servers as cairn demo --backend hdfs|s3, in this JVM, stopped at the end
+                long t0 = System.nanoTime();
+                embedded = EmbeddedStorage.start(backend, createdBase);
+                progress("started %s in %.1f s", embedded.describe(), (System.nanoTime() - t0) / 1e9);
+                return StorageUri.parse(embedded.uri("bench"));
+            }
             return StorageUri.parse(createdBase.toString());
         }
         StorageUri uri = StorageUri.parse(storage);
@@ -281,14 +326,17 @@ final class BenchCommand implements Callable<Integer> {
         private final StorageUri uri;
         private final long shardBytes;
         private final int entryBytes;
+        /** Where the figures go: the command's output, or one row of the shard-size sweep. */
+        private final Map<String, Object> out;
         private final ByteBuffer[] state;
         private final byte[][] dest;
         private final ExecutorService trainers;
 
-        Throughput(StorageUri uri, long shardBytes, int entryBytes) {
+        Throughput(StorageUri uri, long shardBytes, int entryBytes, Map<String, Object> out) {
             this.uri = uri;
             this.shardBytes = shardBytes;
             this.entryBytes = entryBytes;
+            this.out = out;
             if (shardBytes > Integer.MAX_VALUE - 16) {
                 throw new UserError("--shard-mib above 2047 is not supported by the copy baseline");
             }
@@ -302,7 +350,7 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         void run() throws Exception {
-            progress("preparing %d x %d MiB of trainer state", workers, shardMib);
+            progress("preparing %d x %d MiB of trainer state", workers, shardBytes >> 20);
             parallel(w -> {
                 state[w] = ByteBuffer.allocateDirect((int) shardBytes);
                 fill(state[w], w);
@@ -799,7 +847,7 @@ final class BenchCommand implements Callable<Integer> {
                 + "p50/p99; memory: staging budget %s MiB off-heap, agent JVM -Xmx%sm)%n", m.get("stagingMiB"), m.get("xmxMiB"));
     }
 
-    private void progress(String format, Object... args) {
+    void progress(String format, Object... args) {
         System.err.printf("cairn bench: " + format + "%n", args);
         System.err.flush();
     }

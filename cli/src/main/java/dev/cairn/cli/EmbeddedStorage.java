@@ -133,6 +133,17 @@ final class EmbeddedStorage implements AutoCloseable {
         return backend;
     }
 
+    /** What this server is, in one line (for reports such as {@code cairn bench --json}'s {@code storageServer}). */
+    String describe() {
+        return switch (backend) {
+            case "file" -> "a directory: " + dir;
+            case "hdfs" -> "embedded MiniDFSCluster in this JVM: NameNode 127.0.0.1:" + hdfs.getNameNodePort()
+                    + ", 2 DataNodes, replication 2, block size 32 MiB, data on the local disk in " + dir;
+            default -> "embedded S3Proxy in this JVM: " + s3Endpoint() + ", filesystem blob store on the local disk in " + dir
+                    + ", bucket " + BUCKET;
+        };
+    }
+
     /** The storage URI of the run root {@code name} below this server, with the options the store needs. */
     String uri(String name) {
         return switch (backend) {

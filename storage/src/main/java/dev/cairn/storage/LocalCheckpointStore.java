@@ -43,7 +43,7 @@ import java.util.stream.Stream;
  *       range past the end is {@link java.io.EOFException} when read.
  *   <li>{@link #stat}: a missing key or a directory is empty.
  *   <li>{@link #list}: a walk of the directory holding the prefix, without temp files; not a
- *       snapshot of concurrent changes.
+ *       snapshot of concurrent changes. {@link #listAfter} stats only the entries after its cursor.
  *   <li>{@link #delete}: a missing key is not an error; removes directories that became empty, up
  *       to the root. {@link #deleteAll} checks every key before deleting any; each delete is atomic
  *       on its own, the batch is not.
@@ -447,6 +447,66 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
         return walk(prefix, false);
+    }
+
+    /**
+     * Reads the directories on the way by name and stats only the entries that sort after
+     * {@code startAfter} (and descends only into directories that can hold such keys). Reading a
+     * directory is still linear in its entries (readdir; no file system offers a cursor by name),
+     * but the per-file stat of {@link #list}, the bulk of its cost, is paid only for the keys after.
+     */
+    @Override
+    public List<ObjectInfo> listAfter(String prefix, String startAfter) throws IOException {
+        Keys.checkPrefix(prefix);
+        java.util.Objects.requireNonNull(startAfter, "startAfter is null");
+        int slash = prefix.lastIndexOf('/');
+        String dirKey = slash < 0 ? "" : prefix.substring(0, slash + 1);
+        List<ObjectInfo> result = new ArrayList<>();
+        try {
+            collectAfter(dirKey.isEmpty() ? root : root.resolve(dirKey), dirKey, prefix, startAfter, result);
+        } catch (IOException e) {
+            throw new StorageException("listing " + uri.resolve(prefix) + " after " + startAfter + " failed: " + e, e);
+        }
+        result.sort(Comparator.comparing(ObjectInfo::key));
+        return result;
+    }
+
+    /** Whether {@code key} or a key below it can sort after {@code startAfter}: not when it sorts before it and is not its prefix. */
+    private static boolean mayHoldKeysAfter(String key, String startAfter) {
+        return key.compareTo(startAfter) > 0 || startAfter.startsWith(key);
+    }
+
+    private void collectAfter(Path dir, String dirKey, String prefix, String startAfter, List<ObjectInfo> into) throws IOException {
+        List<Path> subdirs = new ArrayList<>();
+        try (java.nio.file.DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+            for (Path p : entries) {
+                String key = dirKey + p.getFileName();
+                if (!mayHoldKeysAfter(key, startAfter) || !(key.startsWith(prefix) || prefix.startsWith(key + "/"))) {
+                    continue; // by name alone: no stat
+                }
+                BasicFileAttributes attrs;
+                try {
+                    attrs = Files.readAttributes(p, BasicFileAttributes.class, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                    if (attrs.isSymbolicLink()) {
+                        attrs = Files.readAttributes(p, BasicFileAttributes.class); // as list(): a link to a file is listed
+                    }
+                } catch (NoSuchFileException e) {
+                    continue; // committed or deleted while listing
+                }
+                if (attrs.isDirectory()) {
+                    if (!Files.isSymbolicLink(p)) {
+                        subdirs.add(p);
+                    }
+                } else if (attrs.isRegularFile() && !isTemp(p) && key.startsWith(prefix) && key.compareTo(startAfter) > 0) {
+                    into.add(new ObjectInfo(key, attrs.size(), attrs.lastModifiedTime().toInstant()));
+                }
+            }
+        } catch (NoSuchFileException | java.nio.file.NotDirectoryException e) {
+            return; // missing, deleted meanwhile, or a file where the prefix's directory would be
+        }
+        for (Path sub : subdirs) {
+            collectAfter(sub, dirKey + sub.getFileName() + "/", prefix, startAfter, into);
+        }
     }
 
     @Override

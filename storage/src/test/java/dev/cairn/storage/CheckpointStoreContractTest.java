@@ -247,6 +247,21 @@ public abstract class CheckpointStoreContractTest {
     }
 
     @Test
+    void listAfterACursorInsideNestedKeys() throws IOException {
+        for (String key : List.of("a/1", "a/2/x", "a/2/y", "a/3", "a/20", "b")) {
+            store().write(key, new byte[] {1});
+        }
+        assertThat(keys(store().listAfter("", "a/2"))).containsExactly("a/2/x", "a/2/y", "a/20", "a/3", "b");
+        assertThat(keys(store().listAfter("a/", "a/2/x"))).containsExactly("a/2/y", "a/20", "a/3");
+        assertThat(keys(store().listAfter("", "a"))).containsExactly("a/1", "a/2/x", "a/2/y", "a/20", "a/3", "b");
+        assertThat(keys(store().listAfter("a/2", "a/1"))).containsExactly("a/2/x", "a/2/y", "a/20");
+        assertThat(keys(store().listAfter("a/2/", "a/2/x"))).containsExactly("a/2/y");
+        assertThat(keys(store().listAfter("a/", "a/3"))).isEmpty();
+        assertThat(keys(store().listAfter("c/", ""))).isEmpty();
+        assertThat(keys(store().listAfter("a/1/", ""))).as("a file where the prefix's directory would be").isEmpty();
+    }
+
+    @Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void listingAndDeletingThousandsOfKeys() throws Exception {
         int count = manyKeysCount();
