@@ -50,6 +50,12 @@ public final class Main implements Runnable {
     /** Runs the command line and returns its exit code (tests call this in-process). */
     public static int execute(String... args) {
         CommandLine cmd = new CommandLine(new Main());
+        // bad usage (unknown option, a value of the wrong type, a missing parameter) is one line, not the usage page
+        cmd.setParameterExceptionHandler((e, args2) -> {
+            CommandLine failed = e.getCommandLine();
+            failed.getErr().println("cairn: error: " + e.getMessage() + " (see '" + failed.getCommandSpec().qualifiedName() + " --help')");
+            return EXIT_BAD_INPUT;
+        });
         cmd.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             String message = e.getMessage() == null ? e.toString() : e.getMessage();
             if (isBadInput(e)) {

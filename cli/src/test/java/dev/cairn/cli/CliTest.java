@@ -115,6 +115,14 @@ class CliTest {
     }
 
     @Test
+    void badUsageIsOneLineNamingTheOptionNotTheUsagePage() {
+        assertBadInput(cairn("bench", "--kept", "1,x"), "'--kept'", "'x'", "cairn bench --help");
+        assertBadInput(cairn("list", "--storage"), "--storage");
+        assertBadInput(cairn("gc", "--storage", tmp.toString(), "--keep-lots", "3"), "--keep-lots");
+        assertBadInput(cairn("frobnicate"), "frobnicate");
+    }
+
+    @Test
     void demoBackendAndStorageExcludeEachOther() {
         assertBadInput(cairn("demo", "--backend", "s3", "--storage", tmp.resolve("x").toString()), "--storage and --backend");
         assertBadInput(cairn("demo", "--backend", "ftp"), "'ftp'");
