@@ -530,13 +530,18 @@ public final class CairnAgent implements AutoCloseable {
             }
             send(AgentMessage.newBuilder().setShardReport(report).build());
             config.hooks().onPhase(AgentHooks.Phase.REPORTED, ps.step);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
+            // an Error too (an OutOfMemoryError from a store's part buffers, say): a silently dead upload
+            // would hold the save open until the coordinator's upload deadline
             LOG.warn("worker {}: upload of save {} to {} failed: {}", config.workerIndex(), release.getSaveId(), key, e.toString());
             send(AgentMessage.newBuilder().setUploadFailed(UploadFailed.newBuilder().setSaveId(release.getSaveId())
                     .setStep(ps.step).setMessage(e.getMessage() == null ? e.toString() : e.getMessage())).build());
             pending.remove(ps.step, ps);
             ps.fail(new SaveAbortedException(ps.step, "UPLOAD_FAILED", String.valueOf(e.getMessage())));
             drain(shard);
+            if (e instanceof Error err && !(err instanceof OutOfMemoryError)) {
+                throw err; // reported; the executor replaces the thread, the uncaught handler logs it
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -132,6 +133,29 @@ class CairnAgentTest {
         cluster.close();
         cluster = TestCluster.start(storage, 2, b -> b).connectAll();
         assertThat(cluster.agent(1).restoreLatest().orElseThrow().read("model/w")).isEqualTo(state("model/w", 1, 10, size));
+    }
+
+    @Test
+    void anOutOfMemoryErrorInTheUploadAbortsTheSaveAtOnceAndTheRunGoesOn() throws Exception {
+        AtomicBoolean thrown = new AtomicBoolean();
+        cluster = TestCluster.start(storage, 2, b -> b);
+        cluster.connectAll(i -> cluster.agentConfig(i).hooks(new AgentHooks() {
+            @Override
+            public void onPhase(Phase phase, long step) {
+                if (i == 0 && phase == Phase.UPLOAD_HALFWAY && step == 10 && thrown.compareAndSet(false, true)) {
+                    throw new OutOfMemoryError("Java heap space (injected)");
+                }
+            }
+        }).build());
+
+        List<SaveHandle> first = cluster.saveAll(10, w -> trainerState(w, 10, 1000));
+
+        for (SaveHandle h : first) {
+            assertThatThrownBy(() -> h.await(WAIT)).isInstanceOf(SaveAbortedException.class).hasMessageContaining("UPLOAD_FAILED");
+        }
+        assertThat(thrown).isTrue();
+        awaitAll(cluster.saveAll(20, w -> trainerState(w, 20, 1000)));
+        assertThat(committedSteps()).containsExactly(20L);
     }
 
     @Test
