@@ -6,6 +6,7 @@ import dev.cairn.agent.AgentConfig;
 import dev.cairn.agent.CairnAgent;
 import dev.cairn.agent.RestoredCheckpoint;
 import dev.cairn.agent.SaveHandle;
+import dev.cairn.agent.SavedCheckpoint;
 import dev.cairn.coordinator.Coordinator;
 import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.coordinator.RetentionPolicy;
@@ -91,6 +92,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--coord-warmup", defaultValue = "200", description = "Unmeasured saves per world size before the measured ones, "
             + "so the JIT has compiled the save path as in a long training run (default ${DEFAULT-VALUE}).")
     int coordWarmup;
+
+    @Option(names = "--jit-warmup", defaultValue = "100", description = "Small saves and restores of the same shape (entries) "
+            + "before the measured stall, save and restore rounds, so the JIT has compiled their paths as in a long training run "
+            + "(default ${DEFAULT-VALUE}).")
+    int jitWarmup;
 
     @Option(names = "--memory-shard-mib", defaultValue = "128", description = "Shard size of the memory figure; the staging "
             + "budget is 1/8 of it (default ${DEFAULT-VALUE}).")
@@ -230,6 +236,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (coordRounds < 1) {
             throw new UserError("--coord-rounds must be at least 1, was " + coordRounds);
+        }
+        if (jitWarmup < 0) {
+            throw new UserError("--jit-warmup must not be negative, was " + jitWarmup);
         }
         if (coordWarmup < 0) {
             throw new UserError("--coord-warmup must not be negative, was " + coordWarmup);
@@ -371,11 +380,12 @@ final class BenchCommand implements Callable<Integer> {
             double mib = workers * (shardBytes / 1048576.0);
             try (CheckpointStore store = CheckpointStores.open(uri, true);
                  Coordinator coordinator = Coordinator.start(config, "127.0.0.1", 0)) {
+                long warmedUp = jitWarmup(coordinator.port());
                 List<CairnAgent> agents = connect(coordinator.port());
                 try {
                     for (int round = 0; round <= saves; round++) {
                         boolean warmup = round == 0;
-                        long step = round + 1;
+                        long step = warmedUp + round + 1;
                         double raw = rawWrite(store, step);
                         double copy = copyBaseline(); // right before the save: the same conditions
                         long[] save = cairnSave(agents, step);
@@ -470,6 +480,73 @@ final class BenchCommand implements Callable<Integer> {
             return agents;
         }
 
+        /**
+         * Warms the JIT up: {@code --jit-warmup} saves, and as many restores by fresh agents, of a small
+         * shard with the same entries (4 KiB each). Each save runs the save path's code only once per
+         * entry or chunk, so without this the compiler threads are still busy in the measured rounds and
+         * take CPU from the trainers' copy (seen as C1/C2 thread time inside the stall on 2 cores).
+         * Returns the last step saved.
+         */
+        private long jitWarmup(int port) throws Exception {
+            if (jitWarmup == 0) {
+                return 0;
+            }
+            List<CairnAgent> agents = connect(port);
+            int entries = (int) Math.max(1, shardBytes / entryBytes);
+            int small = Math.min(4096, entryBytes);
+            byte[][] target = new byte[workers][small];
+            long t0 = System.nanoTime();
+            for (int i = 1; i <= jitWarmup; i++) {
+                long step = i;
+                List<CompletableFuture<SavedCheckpoint>> committed = new ArrayList<>();
+                for (int w = 0; w < workers; w++) {
+                    committed.add(new CompletableFuture<>());
+                }
+                parallel(w -> {
+                    SaveHandle h = agents.get(w).save(step, snap -> {
+                        ByteBuffer src = state[w].duplicate();
+                        for (int e = 0; e < entries; e++) {
+                            src.limit(e * small + small).position(e * small);
+                            snap.put(entryName(e), src);
+                        }
+                        snap.metadata("step", step);
+                    });
+                    h.committed().whenComplete((ok, err) -> {
+                        if (err != null) {
+                            committed.get(w).completeExceptionally(err);
+                        } else {
+                            committed.get(w).complete(ok);
+                        }
+                    });
+                    return 0L;
+                });
+                for (CompletableFuture<SavedCheckpoint> f : committed) {
+                    f.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+                }
+            }
+            closeAll(agents);
+            for (int i = 0; i < jitWarmup; i++) {
+                List<CairnAgent> fresh = connect(port);
+                try {
+                    parallel(w -> {
+                        RestoredCheckpoint r = fresh.get(w).restoreLatest().orElseThrow();
+                        for (String name : r.entryNames()) {
+                            try (InputStream in = r.open(name)) {
+                                if (in.readNBytes(target[w], 0, small) != small || in.read() != -1) {
+                                    throw new IOException("warm-up entry " + name + " has not " + small + " bytes");
+                                }
+                            }
+                        }
+                        return 0L;
+                    });
+                } finally {
+                    closeAll(fresh);
+                }
+            }
+            progress("JIT warm-up: %d small saves and restores in %.1f s", jitWarmup, (System.nanoTime() - t0) / 1e9);
+            return jitWarmup;
+        }
+
         /** The baseline of the stall: every worker copies its state into warm heap memory, in parallel. */
         private double copyBaseline() throws Exception {
             long[] nanos = parallel(w -> {
@@ -500,7 +577,7 @@ final class BenchCommand implements Callable<Integer> {
                     for (long off = 0, e = 0; off < shardBytes; off += entryBytes, e++) {
                         int n = (int) Math.min(entryBytes, shardBytes - off);
                         src.limit((int) off + n).position((int) off);
-                        snap.put(String.format(Locale.ROOT, "model/layer_%04d/kernel", e), src);
+                        snap.put(entryName((int) e), src);
                     }
                     snap.metadata("step", step);
                 });
@@ -665,6 +742,10 @@ final class BenchCommand implements Callable<Integer> {
             }
             return result;
         }
+    }
+
+    private static String entryName(int e) {
+        return String.format(Locale.ROOT, "model/layer_%04d/kernel", e);
     }
 
     @FunctionalInterface
