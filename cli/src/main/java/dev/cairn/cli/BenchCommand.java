@@ -93,6 +93,10 @@ final class BenchCommand implements Callable<Integer> {
             + "so the JIT has compiled the save path as in a long training run (default ${DEFAULT-VALUE}).")
     int coordWarmup;
 
+    @Option(names = "--warmup-saves", defaultValue = "3", description = "Full-size saves and restores before the measured ones, "
+            + "not counted (default ${DEFAULT-VALUE}).")
+    int warmupSaves;
+
     @Option(names = "--jit-warmup", defaultValue = "100", description = "Small saves and restores of the same shape (entries) "
             + "before the measured stall, save and restore rounds, so the JIT has compiled their paths as in a long training run "
             + "(default ${DEFAULT-VALUE}).")
@@ -169,9 +173,11 @@ final class BenchCommand implements Callable<Integer> {
         out.put("shardMiB", shardMib);
         out.put("entryKiB", entryBytes >> 10);
         out.put("saves", saves);
+        out.put("warmupSaves", warmupSaves);
+        out.put("jitWarmupSaves", jitWarmup);
         out.put("workersAre", "trainer threads in this JVM, one CairnAgent (own gRPC connection) per worker; state off-heap");
 
-        progress("backend %s at %s; %d workers x %d MiB, %d saves + 1 warm-up; %d cores", backend, root, workers, shardMib, saves,
+        progress("backend %s at %s; %d workers x %d MiB, %d saves + %d warm-up; %d cores", backend, root, workers, shardMib, saves, warmupSaves,
                 Runtime.getRuntime().availableProcessors());
         try {
             if (only.contains("throughput")) {
@@ -236,6 +242,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (coordRounds < 1) {
             throw new UserError("--coord-rounds must be at least 1, was " + coordRounds);
+        }
+        if (warmupSaves < 1) {
+            throw new UserError("--warmup-saves must be at least 1 (it touches the staging memory), was " + warmupSaves);
         }
         if (jitWarmup < 0) {
             throw new UserError("--jit-warmup must not be negative, was " + jitWarmup);
@@ -383,9 +392,9 @@ final class BenchCommand implements Callable<Integer> {
                 long warmedUp = jitWarmup(coordinator.port());
                 List<CairnAgent> agents = connect(coordinator.port());
                 try {
-                    for (int round = 0; round <= saves; round++) {
-                        boolean warmup = round == 0;
-                        long step = warmedUp + round + 1;
+                    for (int round = 1 - warmupSaves; round <= saves; round++) {
+                        boolean warmup = round <= 0;
+                        long step = warmedUp + warmupSaves + round;
                         double raw = rawWrite(store, step);
                         double copy = copyBaseline(); // right before the save: the same conditions
                         long[] save = cairnSave(agents, step);
@@ -405,8 +414,8 @@ final class BenchCommand implements Callable<Integer> {
                 } finally {
                     closeAll(agents);
                 }
-                for (int round = 0; round <= saves; round++) {
-                    boolean warmup = round == 0;
+                for (int round = 1 - warmupSaves; round <= saves; round++) {
+                    boolean warmup = round <= 0;
                     double raw = rawRead(store);
                     double restore = restore(coordinator.port());
                     progress("%s %d: restore %.0f MiB/s, plain read %.0f MiB/s", warmup ? "warm-up" : "round", round,

@@ -26,7 +26,7 @@ class BenchCommandTest {
         try {
             System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
             code = Main.execute("bench", "--storage", dir.toString(), "--workers", "2", "--shard-mib", "1", "--entry-kib", "256",
-                    "--saves", "1", "--coord-workers", "1,3", "--coord-rounds", "3", "--coord-warmup", "2", "--jit-warmup", "2", "--memory-shard-mib", "8", "--json");
+                    "--saves", "1", "--coord-workers", "1,3", "--coord-rounds", "3", "--coord-warmup", "2", "--jit-warmup", "2", "--warmup-saves", "1", "--memory-shard-mib", "8", "--json");
         } finally {
             System.setOut(stdout);
         }
@@ -57,7 +57,7 @@ class BenchCommandTest {
         int code;
         try {
             System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-            code = Main.execute("bench", "--storage", dir.toString(), "--only", "sizes,kept", "--jit-warmup", "2", "--workers", "2", "--entry-kib", "256",
+            code = Main.execute("bench", "--storage", dir.toString(), "--only", "sizes,kept", "--jit-warmup", "2", "--warmup-saves", "1", "--workers", "2", "--entry-kib", "256",
                     "--shard-sizes", "1,2", "--saves", "1", "--kept", "3,1", "--kept-rounds", "2", "--json");
         } finally {
             System.setOut(stdout);
