@@ -179,6 +179,9 @@ final class StagedShard implements Snapshot {
         }
         if (defer) {
             SnapshotGate.awaitQuiet(DEFER_TO_OTHER_SNAPSHOTS_MILLIS);
+            // the trainer that sealed (and so woke this thread) is still returning from save(): on a
+            // machine with no idle core, let it go first instead of preempting it
+            Thread.yield();
         }
         Chunk c = filled.take();
         if (c == END) {
