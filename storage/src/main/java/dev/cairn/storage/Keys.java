@@ -41,4 +41,13 @@ public final class Keys {
     static String printable(String s) {
         return s.replace("\0", "\\0");
     }
+
+    /**
+     * Whether {@code key} (an object, or a directory-like prefix ending in '/') or a key below it can
+     * sort after {@code startAfter}: not when it sorts before it and is not its prefix. Lets a store
+     * skip whole directories when listing after a cursor.
+     */
+    public static boolean mayHoldKeysAfter(String key, String startAfter) {
+        return key.compareTo(startAfter) > 0 || startAfter.startsWith(key);
+    }
 }

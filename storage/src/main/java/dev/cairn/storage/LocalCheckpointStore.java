@@ -471,17 +471,12 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
         return result;
     }
 
-    /** Whether {@code key} or a key below it can sort after {@code startAfter}: not when it sorts before it and is not its prefix. */
-    private static boolean mayHoldKeysAfter(String key, String startAfter) {
-        return key.compareTo(startAfter) > 0 || startAfter.startsWith(key);
-    }
-
     private void collectAfter(Path dir, String dirKey, String prefix, String startAfter, List<ObjectInfo> into) throws IOException {
         List<Path> subdirs = new ArrayList<>();
         try (java.nio.file.DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
             for (Path p : entries) {
                 String key = dirKey + p.getFileName();
-                if (!mayHoldKeysAfter(key, startAfter) || !(key.startsWith(prefix) || prefix.startsWith(key + "/"))) {
+                if (!Keys.mayHoldKeysAfter(key, startAfter) || !(key.startsWith(prefix) || prefix.startsWith(key + "/"))) {
                     continue; // by name alone: no stat
                 }
                 BasicFileAttributes attrs;

@@ -494,16 +494,24 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
         return listSorted(prefix, true);
     }
 
+    /** The key of the directory holding every key that starts with {@code prefix}: "" or "a/b/". */
+    private static String dirKeyOf(String prefix) {
+        int slash = prefix.lastIndexOf('/');
+        return slash < 0 ? "" : prefix.substring(0, slash + 1);
+    }
+
+    private Path dirOf(String dirKey) {
+        return dirKey.isEmpty() ? rootDir() : pathOf(dirKey.substring(0, dirKey.length() - 1));
+    }
+
     /** Files below {@code prefix}, sorted by key: temp files of writes when {@code temps}, else objects. */
     private List<ObjectInfo> listSorted(String prefix, boolean temps) throws IOException {
         Keys.checkPrefix(prefix);
         checkOpen();
-        int slash = prefix.lastIndexOf('/');
-        String dirKey = slash < 0 ? "" : prefix.substring(0, slash);
-        Path dir = dirKey.isEmpty() ? rootDir() : pathOf(dirKey);
+        String dirKey = dirKeyOf(prefix);
         List<ObjectInfo> result = new ArrayList<>();
         try {
-            walk(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, result, temps);
+            walk(dirOf(dirKey), dirKey, prefix, result, temps);
         } catch (IOException e) {
             throw new StorageException("listing " + (temps ? "abandoned writes below " : "") + uri.resolve(prefix) + " failed: " + e, e);
         }
@@ -521,12 +529,10 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
         Keys.checkPrefix(prefix);
         java.util.Objects.requireNonNull(startAfter, "startAfter is null");
         checkOpen();
-        int slash = prefix.lastIndexOf('/');
-        String dirKey = slash < 0 ? "" : prefix.substring(0, slash);
-        Path dir = dirKey.isEmpty() ? rootDir() : pathOf(dirKey);
+        String dirKey = dirKeyOf(prefix);
         List<ObjectInfo> result = new ArrayList<>();
         try {
-            walkAfter(dir, dirKey.isEmpty() ? "" : dirKey + "/", prefix, startAfter, result);
+            walkAfter(dirOf(dirKey), dirKey, prefix, startAfter, result);
         } catch (IOException e) {
             throw new StorageException("listing " + uri.resolve(prefix) + " after " + startAfter + " failed: " + e, e);
         }
@@ -534,13 +540,8 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
         return result;
     }
 
-    /** Whether {@code key} or a key below it can sort after {@code startAfter}: not when it sorts before it and is not its prefix. */
-    private static boolean mayHoldKeysAfter(String key, String startAfter) {
-        return key.compareTo(startAfter) > 0 || startAfter.startsWith(key);
-    }
-
     private void walkAfter(Path dir, String dirKey, String prefix, String startAfter, List<ObjectInfo> into) throws IOException {
-        if (!mayHoldKeysAfter(dirKey, startAfter)) {
+        if (!Keys.mayHoldKeysAfter(dirKey, startAfter)) {
             return;
         }
         byte[] cursor = new byte[0];
@@ -574,7 +575,7 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
                 String key = dirKey + name;
                 if (status.isDirectory()) {
                     String sub = key + "/";
-                    if ((sub.startsWith(prefix) || prefix.startsWith(sub)) && mayHoldKeysAfter(sub, startAfter)) {
+                    if ((sub.startsWith(prefix) || prefix.startsWith(sub)) && Keys.mayHoldKeysAfter(sub, startAfter)) {
                         subdirs.add(new Path(dir, name));
                         subdirKeys.add(sub);
                     }
