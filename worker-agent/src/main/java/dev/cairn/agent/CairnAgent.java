@@ -308,7 +308,7 @@ public final class CairnAgent implements AutoCloseable {
         PendingSave ps = pending.remove(ref.getStep());
         if (ps != null) {
             SavedCheckpoint saved = new SavedCheckpoint(ref.getStep(), ref.getSaveId(), ref.getManifestKey());
-            offNetworkThread(() -> ps.committed.complete(saved), () -> ps.committed.complete(saved));
+            offNetworkThread(() -> ps.committed.complete(saved));
         }
         synchronized (commitLock) {
             lastCommittedStep = Math.max(lastCommittedStep, ref.getStep());
@@ -330,16 +330,16 @@ public final class CairnAgent implements AutoCloseable {
      */
     private void failOffNetworkThread(PendingSave ps, Throwable t) {
         ps.release.completeExceptionally(t);
-        offNetworkThread(() -> ps.committed.completeExceptionally(t), () -> ps.committed.completeExceptionally(t));
+        offNetworkThread(() -> ps.committed.completeExceptionally(t));
     }
 
-    /** Runs {@code task} on the events thread; {@code whenClosed} in place when that thread is gone. */
-    private void offNetworkThread(Runnable task, Runnable whenClosed) {
+    /** Runs {@code task} on the events thread, or in place when that thread is gone. */
+    private void offNetworkThread(Runnable task) {
         try {
             events.execute(task);
         } catch (java.util.concurrent.RejectedExecutionException e) {
             // shut down: nothing the user chained can still be waited for by this agent; complete in place
-            whenClosed.run();
+            task.run();
         }
     }
 
