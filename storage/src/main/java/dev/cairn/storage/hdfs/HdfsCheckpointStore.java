@@ -19,11 +19,13 @@ import java.nio.file.Files;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.CreateFlag;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileAlreadyExistsException;
@@ -32,6 +34,7 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Options;
 import org.apache.hadoop.fs.ParentNotDirectoryException;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.permission.FsPermission;
 import org.apache.hadoop.fs.PathIsNotEmptyDirectoryException;
 import org.apache.hadoop.fs.RemoteIterator;
 import org.apache.hadoop.hdfs.DistributedFileSystem;
@@ -47,7 +50,8 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>{@link #create}: writes a hidden temp file ({@code .name.RANDOM.tmp}) beside the key;
- *       {@code commit()} hsyncs and closes it, then renames it over the key with
+ *       it is created with {@code SYNC_BLOCK}, so DataNodes fsync every block as they close it;
+ *       {@code commit()} hsyncs (the last block) and closes it, then renames it over the key with
  *       {@code Rename.OVERWRITE} (one atomic NameNode operation). {@code close()} without commit
  *       deletes the temp file. A crashed writer leaves its temp file behind, never a partial object.
  *   <li>{@link #createIfAbsent}: writes, hsyncs and closes a temp file, then renames it with
@@ -246,7 +250,13 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
         Path temp = tempBeside(target);
         FSDataOutputStream out;
         try {
-            out = fs.create(temp, false);
+            // SYNC_BLOCK: each DataNode fsyncs every block as it closes it. hsync() at commit only syncs
+            // the last block; without this flag the others of a multi-block shard sat in the DataNodes'
+            // page cache after the commit (lost if every replica's node lost power), and the next fsync
+            // on those disks - the manifest's - paid for flushing all of them (1.7-2.1 s after 1 GiB).
+            out = fs.create(temp, FsPermission.getFileDefault().applyUMask(FsPermission.getUMask(fs.getConf())),
+                    EnumSet.of(CreateFlag.CREATE, CreateFlag.SYNC_BLOCK), fs.getConf().getInt("io.file.buffer.size", 4096),
+                    fs.getDefaultReplication(temp), fs.getDefaultBlockSize(temp), null);
         } catch (IOException e) {
             throw failure("cannot start write of", key, e);
         }
