@@ -115,18 +115,14 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
     }
 
     private final class LocalWriter extends ObjectWriter {
-        private final String key;
         private final Path target;
         private final Path temp;
         private final FileChannel channel;
-        private long written;
         private long sinceFlush;
         private Future<?> flushing;
-        private boolean committed;
-        private boolean closed;
 
         LocalWriter(String key, Path target, Path temp, FileChannel channel) {
-            this.key = key;
+            super(key);
             this.target = target;
             this.temp = temp;
             this.channel = channel;
@@ -139,8 +135,8 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
-            if (closed) {
-                throw new IOException("writer of " + uri.resolve(key) + " is closed");
+            if (isClosed()) {
+                throw new IOException("writer of " + uri.resolve(key()) + " is closed");
             }
             ByteBuffer buf = ByteBuffer.wrap(b, off, len);
             try {
@@ -148,16 +144,16 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
                     channel.write(buf);
                 }
             } catch (IOException e) {
-                throw new StorageException("write to " + uri.resolve(key) + " failed: " + e, e);
+                throw new StorageException("write to " + uri.resolve(key()) + " failed: " + e, e);
             }
-            written += len;
+            counted(len);
             writeBehind(len);
         }
 
         @Override
         public void write(ByteBuffer src) throws IOException {
-            if (closed) {
-                throw new IOException("writer of " + uri.resolve(key) + " is closed");
+            if (isClosed()) {
+                throw new IOException("writer of " + uri.resolve(key()) + " is closed");
             }
             int len = src.remaining();
             try {
@@ -165,9 +161,9 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
                     channel.write(src);
                 }
             } catch (IOException e) {
-                throw new StorageException("write to " + uri.resolve(key) + " failed: " + e, e);
+                throw new StorageException("write to " + uri.resolve(key()) + " failed: " + e, e);
             }
-            written += len;
+            counted(len);
             writeBehind(len);
         }
 
@@ -192,9 +188,9 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
                 flushing.get();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted while flushing " + uri.resolve(key));
+                throw new java.io.InterruptedIOException("interrupted while flushing " + uri.resolve(key()));
             } catch (ExecutionException e) {
-                throw new StorageException("write-behind flush of " + uri.resolve(key) + " failed: " + e.getCause(), e.getCause());
+                throw new StorageException("write-behind flush of " + uri.resolve(key()) + " failed: " + e.getCause(), e.getCause());
             } finally {
                 flushing = null;
             }
@@ -202,8 +198,8 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
 
         @Override
         public void commit() throws IOException {
-            if (closed) {
-                throw new IOException("writer of " + uri.resolve(key) + " is closed");
+            if (isClosed()) {
+                throw new IOException("writer of " + uri.resolve(key()) + " is closed");
             }
             try {
                 awaitFlush();
@@ -211,30 +207,16 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
                 channel.close();
                 moveReplacing(temp, target);
                 fsyncDirectory(target.getParent());
-                committed = true;
+                markCommitted();
             } catch (IOException e) {
-                throw new StorageException("commit of " + uri.resolve(key) + " failed: " + e, e);
+                throw new StorageException("commit of " + uri.resolve(key()) + " failed: " + e, e);
             } finally {
                 close();
             }
         }
 
         @Override
-        public long bytesWritten() {
-            return written;
-        }
-
-        @Override
-        public String key() {
-            return key;
-        }
-
-        @Override
-        public void close() throws IOException {
-            if (closed) {
-                return;
-            }
-            closed = true;
+        protected void release(boolean committed) throws IOException {
             channel.close();
             if (!committed) {
                 Files.deleteIfExists(temp);

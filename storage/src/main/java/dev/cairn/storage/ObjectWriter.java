@@ -11,6 +11,15 @@ import java.nio.ByteBuffer;
  * object's size.
  */
 public abstract class ObjectWriter extends OutputStream {
+    private final String key;
+    private long written;
+    private boolean committed;
+    private boolean closed;
+
+    /** @param key the key this writer writes */
+    protected ObjectWriter(String key) {
+        this.key = key;
+    }
 
     /**
      * Makes the object durable and visible at its key. When this returns, the bytes survive a crash
@@ -38,12 +47,42 @@ public abstract class ObjectWriter extends OutputStream {
     }
 
     /** Bytes written so far. */
-    public abstract long bytesWritten();
+    public final long bytesWritten() {
+        return written;
+    }
 
     /** The key this writer writes. */
-    public abstract String key();
+    public final String key() {
+        return key;
+    }
 
     /** Discards the object unless {@link #commit()} succeeded. Idempotent. */
     @Override
-    public abstract void close() throws IOException;
+    public final void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        release(committed);
+    }
+
+    /** Subclasses: {@code n} more bytes were accepted. */
+    protected final void counted(long n) {
+        written += n;
+    }
+
+    /** Subclasses: the commit succeeded, so {@link #close()} keeps the object. */
+    protected final void markCommitted() {
+        committed = true;
+    }
+
+    protected final boolean isClosed() {
+        return closed;
+    }
+
+    /**
+     * Called once, by the first {@link #close()}: frees the writer's resources and, unless
+     * {@code committed}, discards what was written.
+     */
+    protected abstract void release(boolean committed) throws IOException;
 }

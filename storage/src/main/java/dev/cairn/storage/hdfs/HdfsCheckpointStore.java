@@ -264,24 +264,20 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
     }
 
     private final class HdfsWriter extends ObjectWriter {
-        private final String key;
         private final Path target;
         private final Path temp;
         private final FSDataOutputStream out;
-        private long written;
-        private boolean committed;
-        private boolean closed;
 
         HdfsWriter(String key, Path target, Path temp, FSDataOutputStream out) {
-            this.key = key;
+            super(key);
             this.target = target;
             this.temp = temp;
             this.out = out;
         }
 
         private void checkWritable() throws IOException {
-            if (closed) {
-                throw new StorageException("writer of " + uri.resolve(key) + " is closed");
+            if (isClosed()) {
+                throw new StorageException("writer of " + uri.resolve(key()) + " is closed");
             }
         }
 
@@ -291,9 +287,9 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
             try {
                 out.write(b);
             } catch (IOException e) {
-                throw failure("write to", key, e);
+                throw failure("write to", key(), e);
             }
-            written++;
+            counted(1);
         }
 
         @Override
@@ -302,9 +298,9 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
             try {
                 out.write(b, off, len);
             } catch (IOException e) {
-                throw failure("write to", key, e);
+                throw failure("write to", key(), e);
             }
-            written += len;
+            counted(len);
         }
 
         @Override
@@ -320,30 +316,16 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
                 out.hsync();
                 out.close();
                 dfs().rename(temp, target, Options.Rename.OVERWRITE);
-                committed = true;
+                markCommitted();
             } catch (IOException e) {
-                throw failure("commit of", key, e);
+                throw failure("commit of", key(), e);
             } finally {
                 close();
             }
         }
 
         @Override
-        public long bytesWritten() {
-            return written;
-        }
-
-        @Override
-        public String key() {
-            return key;
-        }
-
-        @Override
-        public void close() throws IOException {
-            if (closed) {
-                return;
-            }
-            closed = true;
+        protected void release(boolean committed) {
             if (committed) {
                 return;
             }
@@ -356,10 +338,10 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
             try {
                 fs.delete(temp, false);
             } catch (IOException e) {
-                LOG.warn("could not delete temp file {} of abandoned write of {}", temp, uri.resolve(key), e);
+                LOG.warn("could not delete temp file {} of abandoned write of {}", temp, uri.resolve(key()), e);
             }
             if (failure != null) {
-                LOG.debug("closing abandoned write of {} failed", uri.resolve(key), failure);
+                LOG.debug("closing abandoned write of {} failed", uri.resolve(key()), failure);
             }
         }
     }

@@ -241,7 +241,6 @@ final class S3CheckpointStore implements CheckpointStore {
      * {@code uploadParallelism} at a time, so memory stays at (parallelism + 1) part buffers.
      */
     private final class S3Writer extends ObjectWriter {
-        private final String key;
         private final String objectKey;
         private final int partSize = options.partSize();
         private final Semaphore inFlight = new Semaphore(options.uploadParallelism());
@@ -249,23 +248,20 @@ final class S3CheckpointStore implements CheckpointStore {
         private final AtomicReference<Throwable> partFailure = new AtomicReference<>();
         private byte[] buf = new byte[64 * 1024];
         private int len;
-        private long written;
         private String uploadId;
-        private boolean committed;
-        private boolean closed;
 
         S3Writer(String key, String objectKey) {
-            this.key = key;
+            super(key);
             this.objectKey = objectKey;
         }
 
         private void checkWritable() throws IOException {
-            if (closed) {
-                throw new StorageException("writer of " + uri.resolve(key) + " is closed");
+            if (isClosed()) {
+                throw new StorageException("writer of " + uri.resolve(key()) + " is closed");
             }
             Throwable failed = partFailure.get();
             if (failed != null) {
-                throw failure("upload of a part of", key, failed instanceof Exception ex ? ex : new RuntimeException(failed));
+                throw failure("upload of a part of", key(), failed instanceof Exception ex ? ex : new RuntimeException(failed));
             }
         }
 
@@ -288,7 +284,7 @@ final class S3CheckpointStore implements CheckpointStore {
                 len += chunk;
                 off += chunk;
                 n -= chunk;
-                written += chunk;
+                counted(chunk);
             }
         }
 
@@ -304,19 +300,19 @@ final class S3CheckpointStore implements CheckpointStore {
                 try {
                     uploadId = s3.createMultipartUpload(r -> r.bucket(bucket).key(objectKey)).uploadId();
                 } catch (SdkException e) {
-                    throw failure("starting multipart upload of", key, e);
+                    throw failure("starting multipart upload of", key(), e);
                 }
             }
             int partNumber = parts.size() + 1;
             if (partNumber > MAX_PARTS) {
-                throw new StorageException("object " + uri.resolve(key) + " needs more than " + MAX_PARTS
+                throw new StorageException("object " + uri.resolve(key()) + " needs more than " + MAX_PARTS
                         + " parts of " + partSize + " bytes; raise the partSize option");
             }
             try {
                 inFlight.acquire();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new InterruptedIOException("interrupted while uploading " + uri.resolve(key));
+                throw new InterruptedIOException("interrupted while uploading " + uri.resolve(key()));
             }
             if (partFailure.get() != null) {
                 inFlight.release();
@@ -344,7 +340,7 @@ final class S3CheckpointStore implements CheckpointStore {
                 }));
             } catch (java.util.concurrent.RejectedExecutionException e) {
                 inFlight.release();
-                throw new StorageException("store " + uri + " is closed; cannot upload " + uri.resolve(key), e);
+                throw new StorageException("store " + uri + " is closed; cannot upload " + uri.resolve(key()), e);
             }
         }
 
@@ -357,7 +353,7 @@ final class S3CheckpointStore implements CheckpointStore {
                 } else {
                     completeMultipart();
                 }
-                committed = true;
+                markCommitted();
             } finally {
                 close();
             }
@@ -371,7 +367,7 @@ final class S3CheckpointStore implements CheckpointStore {
                         RequestBody.fromContentProvider(() -> new ByteArrayInputStream(data, 0, length), length,
                                 "application/octet-stream"));
             } catch (SdkException e) {
-                throw failure("commit (PutObject) of", key, e);
+                throw failure("commit (PutObject) of", key(), e);
             }
         }
 
@@ -387,7 +383,7 @@ final class S3CheckpointStore implements CheckpointStore {
                 s3.completeMultipartUpload(r -> r.bucket(bucket).key(objectKey).uploadId(uploadId)
                         .multipartUpload(m -> m.parts(completed)));
             } catch (SdkException e) {
-                throw failure("commit (CompleteMultipartUpload) of", key, e);
+                throw failure("commit (CompleteMultipartUpload) of", key(), e);
             }
         }
 
@@ -396,30 +392,16 @@ final class S3CheckpointStore implements CheckpointStore {
                 return part.get();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new InterruptedIOException("interrupted while uploading " + uri.resolve(key));
+                throw new InterruptedIOException("interrupted while uploading " + uri.resolve(key()));
             } catch (ExecutionException e) {
                 Throwable cause = e.getCause();
-                throw failure("upload of a part of", key, cause instanceof Exception ex ? ex : e);
+                throw failure("upload of a part of", key(), cause instanceof Exception ex ? ex : e);
             }
-        }
-
-        @Override
-        public long bytesWritten() {
-            return written;
-        }
-
-        @Override
-        public String key() {
-            return key;
         }
 
         /** Without a commit, waits for parts in flight and aborts the multipart upload. */
         @Override
-        public void close() throws IOException {
-            if (closed) {
-                return;
-            }
-            closed = true;
+        protected void release(boolean committed) {
             buf = null;
             if (committed || uploadId == null) {
                 return;
@@ -439,7 +421,7 @@ final class S3CheckpointStore implements CheckpointStore {
                 s3.abortMultipartUpload(r -> r.bucket(bucket).key(objectKey).uploadId(uploadId));
             } catch (SdkException e) {
                 LOG.warn("could not abort multipart upload {} of {}; a bucket lifecycle rule has to remove it",
-                        uploadId, uri.resolve(key), e);
+                        uploadId, uri.resolve(key()), e);
             }
         }
     }
