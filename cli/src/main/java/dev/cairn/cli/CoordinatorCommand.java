@@ -1,5 +1,6 @@
 package dev.cairn.cli;
 
+import dev.cairn.testkit.ClusterProcess;
 import dev.cairn.coordinator.Coordinator;
 import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.coordinator.CoordinatorHooks;
@@ -84,7 +85,7 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .build();
         Coordinator coordinator = Coordinator.start(config, host, port);
         // save outcomes as events, with the wall-clock time, so a chaos campaign can time detection
-        coordinator.addListener(r -> ToyWorkerCommand.event("save", "step", r.step(), "saveId", r.saveId().isEmpty() ? "-" : r.saveId(),
+        coordinator.addListener(r -> ClusterProcess.emit("save", "step", r.step(), "saveId", r.saveId().isEmpty() ? "-" : r.saveId(),
                 "outcome", r.outcome(), "atMs", System.currentTimeMillis()));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -96,7 +97,7 @@ final class CoordinatorCommand implements Callable<Integer> {
             Files.writeString(tmp, Integer.toString(coordinator.port()), StandardCharsets.UTF_8);
             Files.move(tmp, portFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         }
-        ToyWorkerCommand.event("listening", "host", host, "port", coordinator.port(), "run", run, "world", world, "storage", uri);
+        ClusterProcess.emit("listening", "host", host, "port", coordinator.port(), "run", run, "world", world, "storage", uri);
         stopped.await();
         return 0;
     }
@@ -127,7 +128,7 @@ final class CoordinatorCommand implements Callable<Integer> {
             @Override
             public void onPhase(Phase p, long s, String saveId) {
                 if (p == pausePhase && s == pauseStep) {
-                    ToyWorkerCommand.event("paused", "phase", p, "step", s, "saveId", saveId.isEmpty() ? "-" : saveId);
+                    ClusterProcess.emit("paused", "phase", p, "step", s, "saveId", saveId.isEmpty() ? "-" : saveId);
                     try {
                         new CountDownLatch(1).await();
                     } catch (InterruptedException e) {

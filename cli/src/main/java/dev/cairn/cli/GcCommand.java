@@ -1,18 +1,12 @@
 package dev.cairn.cli;
 
+import dev.cairn.coordinator.CheckpointCleaner;
 import dev.cairn.coordinator.RetentionPolicy;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
-import dev.cairn.storage.Layout;
 import dev.cairn.storage.Manifest;
-import dev.cairn.storage.ManifestException;
-import dev.cairn.storage.ObjectInfo;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -42,55 +36,19 @@ final class GcCommand implements Callable<Integer> {
         }
         RetentionPolicy policy = retention.policy();
         try (CheckpointStore store = storage.open()) {
-            CheckpointCatalog catalog = new CheckpointCatalog(store);
-            List<RetentionPolicy.Kept> kept = new ArrayList<>();
-            List<Manifest> manifests = new ArrayList<>();
-            Set<String> referenced = new HashSet<>();
-            Set<Long> corrupt = new HashSet<>();
-            for (long step : catalog.steps()) {
-                try {
-                    Manifest m = catalog.read(step);
-                    manifests.add(m);
-                    referenced.add(m.saveId());
-                    kept.add(new RetentionPolicy.Kept(step, m.saveId(), m.createdAt(), m.metadata()));
-                } catch (ManifestException e) {
-                    corrupt.add(step);
-                    System.err.println("cairn: warning: " + e.getMessage() + " (left alone)");
-                }
-            }
-            Set<Long> delete = policy.toDelete(kept);
-            String verb = dryRun ? "would delete" : "deleted";
-            int checkpoints = 0;
-            for (Manifest m : manifests) {
-                if (delete.contains(m.step())) {
-                    if (!dryRun) {
-                        catalog.delete(m);
-                    }
-                    checkpoints++;
-                    System.out.printf("%s checkpoint step %d (save %s)%n", verb, m.step(), m.saveId());
-                }
-            }
             Instant cutoff = Instant.now().minus(Duration.ofMinutes(minAgeMinutes));
-            int attempts = 0;
-            for (String saveId : catalog.attemptIds()) {
-                if (referenced.contains(saveId) || corrupt.contains(Layout.stepOfSaveId(saveId))) {
-                    continue;
-                }
-                List<ObjectInfo> objects = new ArrayList<>(catalog.attemptObjects(saveId));
-                objects.addAll(catalog.abandonedWrites(saveId)); // partial objects of writers killed mid-write
-                if (objects.stream().anyMatch(o -> o.lastModified().isAfter(cutoff))) {
-                    continue;
-                }
-                if (!dryRun) {
-                    catalog.deleteAttempt(saveId);
-                }
-                attempts++;
-                System.out.printf("%s orphaned attempt %s (%d objects)%n", verb, saveId, objects.size());
+            CheckpointCleaner.Report report = CheckpointCleaner.run(new CheckpointCatalog(store), policy, cutoff, dryRun,
+                    warning -> System.err.println("cairn: warning: " + warning));
+            String verb = dryRun ? "would delete" : "deleted";
+            for (Manifest m : report.deletedCheckpoints()) {
+                System.out.printf("%s checkpoint step %d (save %s)%n", verb, m.step(), m.saveId());
             }
-            // temp files of manifest / LATEST writes whose coordinator was killed mid-write
-            int leftovers = dryRun ? 0 : catalog.sweepAbandonedCommitWrites(cutoff);
+            for (CheckpointCleaner.SweptAttempt a : report.sweptAttempts()) {
+                System.out.printf("%s orphaned attempt %s (%d objects)%n", verb, a.saveId(), a.objects());
+            }
             System.out.printf("gc of %s: %s %d checkpoint(s), %d orphaned attempt(s) and %d abandoned commit write(s); %d checkpoint(s) kept%n",
-                    store.uri(), verb, checkpoints, attempts, leftovers, manifests.size() - checkpoints);
+                    store.uri(), verb, report.deletedCheckpoints().size(), report.sweptAttempts().size(),
+                    report.abandonedCommitWrites(), report.keptCheckpoints());
             return 0;
         }
     }

@@ -1,6 +1,11 @@
 package dev.cairn.cli;
 
 import dev.cairn.agent.AgentException;
+import dev.cairn.harness.BenchAgentCommand;
+import dev.cairn.harness.BenchCommand;
+import dev.cairn.harness.ChaosCommand;
+import dev.cairn.harness.DemoCommand;
+import dev.cairn.harness.ToyWorkerCommand;
 import dev.cairn.storage.InvalidStorageUriException;
 import dev.cairn.storage.ManifestException;
 import dev.cairn.storage.StorageUnavailableException;

@@ -1,5 +1,6 @@
 package dev.cairn.cli;
 
+import dev.cairn.coordinator.AdminClient;
 import dev.cairn.proto.v1.SaveRecord;
 import dev.cairn.proto.v1.StatusRequest;
 import dev.cairn.proto.v1.StatusResponse;

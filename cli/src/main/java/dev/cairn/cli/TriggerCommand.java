@@ -1,5 +1,6 @@
 package dev.cairn.cli;
 
+import dev.cairn.coordinator.AdminClient;
 import dev.cairn.proto.v1.TriggerSaveRequest;
 import io.grpc.StatusRuntimeException;
 import java.util.concurrent.Callable;

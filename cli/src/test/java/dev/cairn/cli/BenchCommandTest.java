@@ -1,5 +1,6 @@
 package dev.cairn.cli;
 
+import dev.cairn.harness.BenchScale;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;

@@ -1,6 +1,6 @@
 package dev.cairn.it;
 
-import dev.cairn.cli.ClusterProcess;
+import dev.cairn.testkit.ClusterProcess;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

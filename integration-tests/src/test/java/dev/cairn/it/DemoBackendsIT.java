@@ -2,7 +2,7 @@ package dev.cairn.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cairn.cli.ClusterProcess;
+import dev.cairn.testkit.ClusterProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

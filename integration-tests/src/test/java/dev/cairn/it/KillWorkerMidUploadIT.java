@@ -3,8 +3,8 @@ package dev.cairn.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.cairn.cli.ClusterProcess;
-import dev.cairn.cli.ToyState;
+import dev.cairn.testkit.ClusterProcess;
+import dev.cairn.harness.ToyState;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.CheckpointStores;

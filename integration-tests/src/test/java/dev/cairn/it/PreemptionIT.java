@@ -2,8 +2,8 @@ package dev.cairn.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cairn.cli.ClusterProcess;
-import dev.cairn.cli.ToyState;
+import dev.cairn.testkit.ClusterProcess;
+import dev.cairn.harness.ToyState;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.CheckpointStores;
