@@ -175,6 +175,22 @@ public final class ManifestCodec {
                 text(root, "saveId"), createdAt, integer(root, "worldSize"), shards, entries, metadata);
     }
 
+    /**
+     * Runs on {@code m} the very validation {@link #decode} runs, by encoding it and decoding the
+     * bytes back: a coordinator commits only a manifest that its own reader accepts.
+     *
+     * @throws ManifestException naming {@code source} and what is wrong
+     */
+    public static void validateForCommit(Manifest m, String source) throws ManifestException {
+        byte[] bytes;
+        try {
+            bytes = encode(m);
+        } catch (RuntimeException e) {
+            throw new ManifestException("manifest " + source + " cannot be encoded: " + e.getMessage());
+        }
+        decode(bytes, source);
+    }
+
     private static Manifest validate(Manifest m, String source) {
         if (m.step() < 0) {
             throw new IllegalArgumentException("negative step " + m.step());
