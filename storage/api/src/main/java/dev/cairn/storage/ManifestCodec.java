@@ -176,12 +176,13 @@ public final class ManifestCodec {
     }
 
     /**
-     * Runs on {@code m} the very validation {@link #decode} runs, by encoding it and decoding the
-     * bytes back: a coordinator commits only a manifest that its own reader accepts.
+     * Encodes {@code m} and runs on the bytes the very validation {@link #decode} runs: a
+     * coordinator commits only bytes that its own reader accepts.
      *
+     * @return the encoded manifest, to be written as it is
      * @throws ManifestException naming {@code source} and what is wrong
      */
-    public static void validateForCommit(Manifest m, String source) throws ManifestException {
+    public static byte[] encodeForCommit(Manifest m, String source) throws ManifestException {
         byte[] bytes;
         try {
             bytes = encode(m);
@@ -189,6 +190,7 @@ public final class ManifestCodec {
             throw new ManifestException("manifest " + source + " cannot be encoded: " + e.getMessage());
         }
         decode(bytes, source);
+        return bytes;
     }
 
     private static Manifest validate(Manifest m, String source) {
