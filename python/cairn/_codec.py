@@ -146,27 +146,32 @@ def tensor_item(name: str, t: Any, rep: bool, shard: Optional[Shard]) -> Item:
     return Item(name, dtype, shape, src.numel() * itemsize(dtype), rep, shard, write)
 
 
+def under(name: str, rel: str) -> str:
+    """The entry name of a tensor at ``rel`` (already escaped segments) inside object ``name``."""
+    return f"{name}/{rel}" if rel else name
+
+
 def _skeleton(node: Any, name: str, rel: str, rep: bool, items: List[Item]) -> Any:
     """The JSON structure of a state_dict; tensors and arrays become entries under ``name``."""
     if isinstance(node, dict):
         pairs = []
         for k, v in node.items():
             if not isinstance(k, (str, int)) or isinstance(k, bool):
-                raise UnsupportedLeaf(f"entry '{join(name, rel)}': state_dict key {k!r} is not a str or int")
+                raise UnsupportedLeaf(f"entry '{under(name, rel)}': state_dict key {k!r} is not a str or int")
             pairs.append([k, _skeleton(v, name, join(rel, k), rep, items)])
         return {"dict": pairs}
     if isinstance(node, (list, tuple)):
         kind = "list" if isinstance(node, list) else "tuple"
         return {kind: [_skeleton(v, name, join(rel, i), rep, items) for i, v in enumerate(node)]}
     if is_tensor(node):
-        items.append(tensor_item(join(name, rel), node, rep, None))
+        items.append(tensor_item(under(name, rel), node, rep, None))
         return {"tensor": rel}
     if is_ndarray(node) and not isinstance(node, _module("numpy").generic):
-        items.append(array_item(join(name, rel), node, rep, None))
+        items.append(array_item(under(name, rel), node, rep, None))
         return {"ndarray": rel}
     if is_scalar(node) or is_ndarray(node):
         return {"value": to_json(node.item() if is_ndarray(node) else node)}
-    raise UnsupportedLeaf(f"entry '{join(name, rel)}': a {type(node).__name__} inside a state_dict cannot be stored")
+    raise UnsupportedLeaf(f"entry '{under(name, rel)}': a {type(node).__name__} inside a state_dict cannot be stored")
 
 
 def leaf_items(leaf: Leaf, rep: bool) -> List[Item]:
@@ -224,17 +229,20 @@ def rebuild(structure: Any, values: Dict[str, Any]) -> Any:
 
 def referenced(structure: Any) -> List[Tuple[str, bool]]:
     """(name relative to the object, is a torch tensor) of every tensor/array a state_dict
-    structure refers to."""
+    structure refers to, in state_dict order."""
     out: List[Tuple[str, bool]] = []
-    stack = [structure]
-    while stack:
-        node = stack.pop()
+
+    def walk(node: Any) -> None:
         if "dict" in node:
-            stack.extend(v for _, v in node["dict"])
+            for _, v in node["dict"]:
+                walk(v)
         elif "list" in node or "tuple" in node:
-            stack.extend(node.get("list", node.get("tuple")))
+            for v in node.get("list", node.get("tuple")):
+                walk(v)
         elif "tensor" in node or "ndarray" in node:
             out.append((node["tensor"], True) if "tensor" in node else (node["ndarray"], False))
+
+    walk(structure)
     return out
 
 

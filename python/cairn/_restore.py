@@ -204,7 +204,7 @@ def _restore_stateful(r: _Restore, leaf: Leaf, structure: Any) -> None:
     values: Dict[str, Any] = {}
     wanted: Dict[str, Consumer] = {}
     for rel, as_tensor in codec.referenced(structure):
-        full = join(name, rel)
+        full = codec.under(name, rel)
         if full in r.entries and rel in current:
             _check(full, r.entries[full], current[rel])
 

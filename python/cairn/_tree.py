@@ -104,7 +104,7 @@ def _children(node: Any) -> Optional[Iterator[Tuple[Any, Any]]]:
 def flatten(state: Any, prefix: str = "") -> List[Leaf]:
     """The leaves of ``state`` in a deterministic order (dict order, then list order), named by
     their key paths. ``Replicated`` marks pass to the leaves under them."""
-    if not isinstance(state, (Mapping, list, tuple)):
+    if not isinstance(state, (Mapping, list, tuple, Replicated)):
         raise TypeError(f"state must be a dict (or list) of leaves, got {type(state).__name__}")
     leaves: List[Leaf] = []
     seen = set()
