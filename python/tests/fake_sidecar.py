@@ -66,17 +66,25 @@ class FakeSidecar:
 
     # -- serving
     def _serve(self) -> None:
-        try:
-            self.conn, _ = self._server.accept()
-        except OSError:
-            return
+        """Serves one connection after another (a trainer that restarts re-attaches)."""
         while True:
             try:
-                request = read_frame(self.conn)
+                self.conn, _ = self._server.accept()
+            except OSError:
+                return
+            if self._serve_connection(self.conn) == "close" and self.exit_on_close:
+                return
+
+    exit_on_close = True
+
+    def _serve_connection(self, conn: socket.socket) -> str:
+        while True:
+            try:
+                request = read_frame(conn)
             except (OSError, ValueError, EOFError):
-                return
+                return "lost"
             if request is None:
-                return
+                return "eof"
             self.requests.append(request)
             try:
                 reply = self._handle(request)
@@ -85,7 +93,7 @@ class FakeSidecar:
             if reply is not None:
                 self._send({"id": request["id"], **reply})
             if request["op"] == "close":
-                return
+                return "close"
 
     def _send(self, message: Dict[str, Any]) -> None:
         with self._send_lock:

@@ -23,7 +23,7 @@ def _agent_available() -> str:
         return f"{JAR} not built (mvn -o -q -DskipTests package -pl cli -am)"
     probe = subprocess.run(["java", "-jar", str(JAR), "agent", "--help"], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0 or "--socket" not in probe.stdout:
-        return f"{JAR} has no 'agent' subcommand yet (the sidecar): {(probe.stderr or probe.stdout).strip()[:200]}"
+        return f"{JAR} has no 'agent' subcommand (the sidecar) yet"
     return ""
 
 
