@@ -160,7 +160,7 @@ class FakeSidecar:
                     "metadata": saved["metadata"], "entries": entries}
         if op == "restore_read":
             saved = self.committed[r["step"]]["entries"]
-            out, offset = [], 128  # deliberately not where the save region was
+            out, offset = [], 0  # not where the save region was
             with open(self.shm_path, "r+b") as f:
                 for name in r["names"]:
                     data = saved[name][1]

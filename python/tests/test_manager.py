@@ -186,3 +186,46 @@ def test_bad_arguments_are_refused_before_anything_starts(kwargs, message):
     args = {"address": "h:1", "run_id": "r", "rank": 0, "world_size": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         cairn.CheckpointManager(**args)
+
+
+def _inject(fake, step, arrays):
+    entries = {}
+    for name, arr in arrays.items():
+        meta = {"name": name, "offset": 0, "length": arr.nbytes, "dtype": arr.dtype.name, "shape": list(arr.shape),
+                "replicated": False}
+        entries[name] = (meta, arr.astype(arr.dtype.newbyteorder("<")).tobytes())
+    fake.committed[step] = {"entries": entries, "metadata": {}}
+
+
+def test_restore_reads_in_batches_that_fit_the_shared_memory(tmp_path):
+    np = pytest.importorskip("numpy")
+    from fake_sidecar import FakeSidecar
+
+    fake = FakeSidecar(str(tmp_path / "s.sock"), run_id="run", shm_bytes=4096)
+    try:
+        arrays = {f"a{i}": np.full(375, i, np.float64) for i in range(4)}  # 3000 bytes each
+        _inject(fake, 5, arrays)
+        with cairn.CheckpointManager("h:1", run_id="run", rank=0, world_size=1, sidecar=fake.socket_path,
+                                     handle_sigterm=False) as mgr:
+            target = {name: np.zeros(375) for name in arrays}
+            assert mgr.restore_latest(target) == 5
+            assert all((target[f"a{i}"] == i).all() for i in range(4))
+            reads = [r["names"] for r in fake.requests if r["op"] == "restore_read"]
+            assert reads == [["a0"], ["a1"], ["a2"], ["a3"]]
+            _inject(fake, 6, {"big": np.zeros(1000)})
+            with pytest.raises(cairn.RestoreError, match="entry 'big' holds 8000 bytes, more than the sidecar's shared memory"):
+                mgr.restore_latest({"big": np.zeros(1000)})
+            assert fake.requests[-1]["op"] == "restore_close"
+    finally:
+        fake.cleanup()
+
+
+def test_python_random_state_round_trips(manager):
+    import random
+
+    rng = random.Random(3)
+    rng.random()
+    manager.save(1, {"py": rng}).result(10)
+    other = random.Random(0)
+    manager.restore_latest({"py": other})
+    assert other.random() == rng.random()
