@@ -6,15 +6,18 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import socket
 import struct
 import threading
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Dict, Optional
 
 from .errors import SidecarError, from_response
 
 MAX_FRAME = 16 * 1024 * 1024
+REQUEST_TIMEOUT_S = float(os.environ.get("CAIRN_REQUEST_TIMEOUT", "300"))
 _HEADER = struct.Struct(">I")
 _LOG = logging.getLogger("cairn")
 
@@ -115,8 +118,16 @@ class Connection:
         return future
 
     def call(self, op: str, timeout: Optional[float] = None, **fields: Any) -> Dict[str, Any]:
-        """Sends one request and waits for its response."""
-        return self.request(op, **fields).result(timeout)
+        """Sends one request and waits for its response, at most ``timeout`` seconds (default
+        ``$CAIRN_REQUEST_TIMEOUT``, 300). A sidecar that does not answer in time is treated as
+        dead: the connection is failed, and so is every pending request."""
+        limit = REQUEST_TIMEOUT_S if timeout is None else timeout
+        future = self.request(op, **fields)
+        try:
+            return future.result(limit)
+        except FutureTimeout:
+            self._fail(f"no answer to {op} in {limit:g} s")
+            return future.result(0)
 
     def close(self) -> None:
         self._fail("connection closed by this trainer")

@@ -141,3 +141,16 @@ def test_connecting_to_a_missing_socket_names_it(tmp_path):
     path = str(tmp_path / "nope.sock")
     with pytest.raises(cairn.SidecarError, match=f"cannot connect to the cairn sidecar at {path}"):
         Connection.connect(path)
+
+
+def test_a_sidecar_that_does_not_answer_in_time_is_treated_as_dead(pair):
+    a, b = pair
+    _serve(b, lambda sock, r: None)  # reads, never answers
+    conn = Connection(a, "/run/agent.sock")
+    pending = conn.request("wait_save", step=1)
+    with pytest.raises(cairn.SidecarError, match="cairn sidecar at /run/agent.sock: no answer to save_due in 0.2 s"):
+        conn.call("save_due", timeout=0.2, step=1)
+    assert not conn.alive
+    with pytest.raises(cairn.SidecarError, match="no answer to save_due"):
+        pending.result(1)
+    conn.close()
