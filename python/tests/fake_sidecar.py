@@ -1,0 +1,212 @@
+"""A protocol-level test double of ``cairn agent`` (docs/sidecar-protocol.md, version 1) for the
+package's unit tests: it speaks the real framing over a real Unix socket and a real shared file,
+keeps committed saves in memory, and lets a test hold, abort or kill saves. The real sidecar is
+exercised by test_integration.py. Runnable as a script (``--socket PATH ...``) so launch tests can
+start it as a child process the way the package starts ``cairn agent``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+from typing import Any, Dict, List, Optional
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from cairn._framing import encode_frame, read_frame  # noqa: E402
+
+
+class FakeSidecar:
+    def __init__(self, socket_path: str, run_id: str = "run", rank: int = 0, world_size: int = 1,
+                 shm_bytes: int = 1 << 20) -> None:
+        self.socket_path, self.run_id, self.rank, self.world_size = socket_path, run_id, rank, world_size
+        fd, self.shm_path = tempfile.mkstemp(prefix="cairn-fake-shm-")
+        os.ftruncate(fd, shm_bytes)
+        os.close(fd)
+        self.shm_bytes = shm_bytes
+        self.committed: Dict[int, Dict[str, Any]] = {}
+        self.requests: List[Dict[str, Any]] = []
+        self.hold_waits = False
+        self.abort_reason: Optional[str] = None
+        self.due_steps: set = set()
+        self._held: List[Any] = []
+        self._staged: Dict[int, Dict[str, Any]] = {}
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(socket_path)
+        self._server.listen(1)
+        self.conn: Optional[socket.socket] = None
+        self._send_lock = threading.Lock()
+        self._hold_lock = threading.Lock()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    # -- lifecycle
+    def kill(self) -> None:
+        """Like the sidecar dying: the connection drops with no answer to pending requests."""
+        if self.conn is not None:
+            self.conn.shutdown(socket.SHUT_RDWR)
+        self._server.close()
+
+    def cleanup(self) -> None:
+        self.kill()
+        for path in (self.shm_path, self.socket_path):
+            if os.path.exists(path):
+                os.unlink(path)
+
+    def release(self) -> None:
+        """Answers every held wait_save."""
+        with self._hold_lock:
+            self.hold_waits = False
+            held, self._held = self._held, []
+        for request in held:
+            self._answer_wait(request)
+
+    # -- serving
+    def _serve(self) -> None:
+        """Serves one connection after another (a trainer that restarts re-attaches)."""
+        while True:
+            try:
+                self.conn, _ = self._server.accept()
+            except OSError:
+                return
+            if self._serve_connection(self.conn) == "close" and self.exit_on_close:
+                return
+
+    exit_on_close = True
+
+    def _serve_connection(self, conn: socket.socket) -> str:
+        while True:
+            try:
+                request = read_frame(conn)
+            except (OSError, ValueError, EOFError):
+                return "lost"
+            if request is None:
+                return "eof"
+            self.requests.append(request)
+            try:
+                reply = self._handle(request)
+            except KeyError as e:
+                reply = {"ok": False, "error": {"type": "BadRequest", "message": f"missing field {e}"}}
+            if reply is not None:
+                self._send({"id": request["id"], **reply})
+            if request["op"] == "close":
+                return "close"
+
+    def _send(self, message: Dict[str, Any]) -> None:
+        with self._send_lock:
+            try:
+                self.conn.sendall(encode_frame(message))
+            except OSError:
+                pass
+
+    def _handle(self, r: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        op = r["op"]
+        if op == "hello":
+            latest = max(self.committed) if self.committed else None
+            return {"ok": True, "run_id": self.run_id, "rank": self.rank, "world_size": self.world_size,
+                    "save_every_steps": 0, "shm_path": self.shm_path, "shm_bytes": self.shm_bytes,
+                    "latest": None if latest is None else {"step": latest, "save_id": f"s{latest}"},
+                    "sidecar_version": "fake"}
+        if op == "save_due":
+            return {"ok": True, "due": r["step"] in self.due_steps or self._preempted}
+        if op == "preempt":
+            self._preempted = True
+            return {"ok": True}
+        if op == "begin_save":
+            if r["bytes"] > self.shm_bytes - 64:
+                return {"ok": False, "error": {"type": "Busy", "message": "staging full"}}
+            self._staged[r["step"]] = {"offset": 64}
+            return {"ok": True, "offset": 64}
+        if op == "commit_save":
+            base = self._staged.pop(r["step"])["offset"]
+            with open(self.shm_path, "rb") as f:
+                data = f.read()
+            entries = {}
+            for e in r["entries"]:
+                start = base + e["offset"]
+                entries[e["name"]] = (dict(e), data[start:start + e["length"]])
+            self.committed[r["step"]] = {"entries": entries, "metadata": r["metadata"]}
+            return {"ok": True}
+        if op == "abort_save":
+            self._staged.pop(r["step"], None)
+            return {"ok": True}
+        if op == "wait_save":
+            with self._hold_lock:
+                if self.hold_waits:
+                    self._held.append(r)
+                    return None
+            self._answer_wait(r)
+            return None
+        if op == "latest_step":
+            return {"ok": True, "step": max(self.committed) if self.committed else None}
+        if op == "all_steps":
+            return {"ok": True, "steps": sorted(self.committed)}
+        if op == "restore_open":
+            step = r.get("step", max(self.committed) if self.committed else None)
+            if step is None:
+                return {"ok": True, "step": None}
+            if step not in self.committed:
+                return {"ok": False, "error": {"type": "NotFound", "message": f"no checkpoint at step {step}"}}
+            saved = self.committed[step]
+            entries = []
+            for meta, _ in saved["entries"].values():
+                e = {k: meta[k] for k in ("name", "dtype", "shape", "length", "replicated")}
+                e.update({k: meta[k] for k in ("global_shape", "global_offsets") if k in meta})
+                entries.append(e)
+            return {"ok": True, "step": step, "save_id": f"s{step}", "world_size": self.world_size,
+                    "metadata": saved["metadata"], "entries": entries}
+        if op == "restore_read":
+            saved = self.committed[r["step"]]["entries"]
+            out, offset = [], 0  # not where the save region was
+            with open(self.shm_path, "r+b") as f:
+                for name in r["names"]:
+                    data = saved[name][1]
+                    f.seek(offset)
+                    f.write(data)
+                    out.append({"name": name, "offset": offset, "length": len(data)})
+                    offset += len(data)
+            return {"ok": True, "entries": out}
+        if op in ("restore_close", "close"):
+            return {"ok": True}
+        return {"ok": False, "error": {"type": "BadRequest", "message": f"unknown op {op!r}"}}
+
+    _preempted = False
+
+    def _answer_wait(self, r: Dict[str, Any]) -> None:
+        if self.abort_reason is not None:
+            self._send({"id": r["id"], "ok": False, "error": {"type": "SaveAborted", "reason": self.abort_reason,
+                                                               "message": f"save {r['step']} aborted: {self.abort_reason}"}})
+        else:
+            self._send({"id": r["id"], "ok": True, "step": r["step"], "save_id": f"s{r['step']}"})
+
+
+def main() -> None:
+    """As a child process: the arguments of ``cairn agent``; prints the ready line, serves one
+    connection, exits."""
+    p = argparse.ArgumentParser()
+    p.add_argument("-jar")
+    p.add_argument("command")
+    p.add_argument("--coordinator")
+    p.add_argument("--run-id")
+    p.add_argument("--rank", type=int)
+    p.add_argument("--world", type=int)
+    p.add_argument("--socket")
+    p.add_argument("--parent-pid", type=int)
+    p.add_argument("--staging-mib", type=int)
+    a, _ = p.parse_known_args()
+    if os.environ.get("FAKE_SIDECAR_FAIL"):
+        print("cannot reach the coordinator at " + a.coordinator, file=sys.stderr, flush=True)
+        sys.exit(3)
+    fake = FakeSidecar(a.socket, a.run_id, a.rank, a.world)
+    with open(os.environ["FAKE_SIDECAR_ARGS"], "w") as f:
+        json.dump({"argv": sys.argv[1:], "token": os.environ.get("CAIRN_TOKEN")}, f)
+    print(f"EVENT ready socket={a.socket} shm={fake.shm_path} bytes={fake.shm_bytes}", flush=True)
+    fake.thread.join()
+    fake.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The package against the real sidecar (``cairn agent`` from cli/target/cairn.jar) and a real
+coordinator on local storage. Skipped, with the reason shown, when the jar or its ``agent``
+subcommand is missing."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import cairn
+
+REPO = Path(__file__).resolve().parents[2]
+JAR = Path(os.environ.get("CAIRN_JAR", REPO / "cli" / "target" / "cairn.jar"))
+
+
+def _agent_available() -> str:
+    if not JAR.is_file():
+        return f"{JAR} not built (mvn -o -q -DskipTests package -pl cli -am)"
+    probe = subprocess.run(["java", "-jar", str(JAR), "agent", "--help"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0 or "--socket" not in probe.stdout:
+        return f"{JAR} has no 'agent' subcommand (the sidecar) yet"
+    return ""
+
+
+_REASON = _agent_available()
+pytestmark = pytest.mark.skipif(bool(_REASON), reason=_REASON or "available")
+
+
+def _until(condition, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def coordinator(tmp_path, request):
+    world = getattr(request, "param", 1)
+    port_file = tmp_path / "port"
+    storage = tmp_path / "store"
+    process = subprocess.Popen(["java", "-Xmx256m", "-jar", str(JAR), "coordinator", "--storage", f"file://{storage}",
+                                "--world", str(world), "--port", "0", "--port-file", str(port_file),
+                                "--run-id", "py-run", "--barrier-timeout-s", "30"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _until(lambda: port_file.exists() or process.poll() is not None, what="the coordinator's port file")
+    assert process.poll() is None, process.stderr.read()
+    yield f"127.0.0.1:{port_file.read_text().strip()}", world
+    process.terminate()
+    process.wait(30)
+
+
+def _manager(address, rank, world, **kwargs):
+    os.environ["CAIRN_JAR"] = str(JAR)
+    return cairn.CheckpointManager(address, run_id="py-run", rank=rank, world_size=world, handle_sigterm=False, **kwargs)
+
+
+def test_save_and_restore_through_the_real_sidecar(coordinator):
+    np = pytest.importorskip("numpy")
+    torch = pytest.importorskip("torch")
+    address, world = coordinator
+    with _manager(address, 0, world, staging_mib=64) as mgr:
+        assert mgr.restore_latest({"x": 0}) is None
+        model = torch.nn.Linear(8, 4)
+        state = {"model": model, "w": np.arange(10, dtype=np.float64), "epoch": 2}
+        assert mgr.save(5, state, metadata={"loss": 0.5}).result(60) == 5
+        assert mgr.save(6, state).result(60) == 6
+        assert mgr.latest_step() == 6 and mgr.all_steps() == [5, 6]
+    with _manager(address, 0, world) as mgr:
+        target = {"model": torch.nn.Linear(8, 4), "w": np.zeros(10), "epoch": 0}
+        assert mgr.restore_latest(target) == 6
+        assert torch.equal(target["model"].weight, model.weight) and target["w"].tolist() == list(range(10))
+        with pytest.raises(cairn.RestoreError, match=r"entry 'w': checkpoint has float64\[10\], state has float32\[10\]"):
+            mgr.restore_latest({"w": np.zeros(10, np.float32)}, partial=True)
+
+
+@pytest.mark.parametrize("coordinator", [2], indirect=True)
+def test_mirrored_save_by_two_workers_restores_on_both(coordinator):
+    np = pytest.importorskip("numpy")
+    address, world = coordinator
+    state = {"w": np.arange(1 << 16, dtype=np.float32), "b": np.ones(7)}
+    managers = [None, None]
+    results = [None, None]
+
+    def run(rank):
+        managers[rank] = _manager(address, rank, world, mirrored=True)
+        results[rank] = managers[rank].save(1, state).result(60)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(world)]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    assert results == [1, 1]
+    for mgr in managers:
+        target = {"w": np.zeros(1 << 16, np.float32), "b": np.zeros(7)}
+        assert mgr.restore_latest(target) == 1
+        assert (target["w"] == state["w"]).all() and (target["b"] == 1).all()
+        mgr.close()
+
+
+def test_when_the_sidecar_is_killed_saves_fail_and_training_goes_on(coordinator):
+    address, world = coordinator
+    mgr = _manager(address, 0, world)
+    mgr._process.process.send_signal(signal.SIGKILL)
+    _until(lambda: not mgr.sidecar_alive, what="the connection to drop")
+    with pytest.raises(cairn.SidecarError, match="cairn sidecar at .*agent.sock"):
+        mgr.save(1, {"x": 1}).result(30)
+    assert mgr.save_due(2) is False
+    mgr.reconnect()
+    assert mgr.save(3, {"x": 1}).result(60) == 3
+    mgr.close()
+
+
+def test_when_the_trainer_dies_the_sidecar_exits(coordinator, tmp_path):
+    address, world = coordinator
+    script = (f"import os, sys; sys.path.insert(0, {str(REPO / 'python')!r}); import cairn;"
+              f"m = cairn.CheckpointManager({address!r}, run_id='py-run', rank=0, world_size={world});"
+              "print(m._process.process.pid, flush=True); os.kill(os.getpid(), 9)")
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "CAIRN_JAR": str(JAR)})
+    assert child.returncode == -9, child.stderr
+    sidecar_pid = int(child.stdout.split()[0])
+    _until(lambda: not Path(f"/proc/{sidecar_pid}").exists()
+           or Path(f"/proc/{sidecar_pid}/stat").read_text().split()[2] == "Z", what=f"sidecar {sidecar_pid} to exit")
