@@ -79,8 +79,8 @@ public final class DemoCommand implements Callable<Integer> {
         if (storage != null && backend != null) {
             throw new IllegalArgumentException("--storage and --backend exclude each other: --storage uses an existing store, --backend starts an embedded one");
         }
-        if (backend != null && !List.of("file", "hdfs", "s3").contains(backend)) {
-            throw new IllegalArgumentException("--backend must be file, hdfs or s3, was '" + backend + "'");
+        if (backend != null) {
+            Backends.check(backend);
         }
         Path work = Files.createTempDirectory("cairn-demo-");
         if (storage != null) {
