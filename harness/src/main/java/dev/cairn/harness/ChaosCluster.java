@@ -143,11 +143,10 @@ final class ChaosCluster {
         round.coordinatorMark = coordinator.eventCount();
         int workers = settings.workers();
         for (int w = 0; w < workers; w++) {
-            List<String> args = new ArrayList<>(List.of("toy-worker", "--coordinator", "127.0.0.1:" + port, "--run-id", ChaosSettings.RUN_ID,
-                    "--index", Integer.toString(w), "--world", Integer.toString(workers),
-                    "--steps", Long.toString(round.latestBefore + 100_000), "--state-kib", Integer.toString(settings.stateKib()),
-                    "--chunk-kib", Integer.toString(Math.max(4, settings.stateKib() / 16)), "--staging-mib", "16",
-                    "--step-millis", Long.toString(ChaosSettings.STEP_MILLIS), "--storage", storage.storageText()));
+            List<String> args = ToyWorkerCommand.commandLine("127.0.0.1:" + port, ChaosSettings.RUN_ID, w, workers,
+                    round.latestBefore + 100_000, settings.stateKib(), storage.storageText());
+            args.addAll(List.of("--chunk-kib", Integer.toString(Math.max(4, settings.stateKib() / 16)), "--staging-mib", "16",
+                    "--step-millis", Long.toString(ChaosSettings.STEP_MILLIS)));
             args.addAll(extraArgs.getOrDefault(w, List.of()));
             workerProcs.add(ClusterProcess.start("worker-" + w, storage.work().resolve("round-" + round.number + "-worker-" + w + ".log"),
                     "96m", args));
