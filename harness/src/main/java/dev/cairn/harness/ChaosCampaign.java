@@ -37,7 +37,7 @@ final class ChaosCampaign {
             }
         }, "cairn-chaos-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
-        try (storage) {
+        try {
             storage.open();
             Rounds rounds = new Rounds(storage, cluster);
             for (int r = 1; r <= settings.rounds(); r++) {
@@ -46,6 +46,7 @@ final class ChaosCampaign {
             rounds.epilogue();
         } finally {
             cluster.stopAll();
+            storage.close(); // after the processes: they may still be using it
             Runtime.getRuntime().removeShutdownHook(cleanup);
         }
         long millis = (System.nanoTime() - started) / 1_000_000;
