@@ -62,7 +62,7 @@ final class BenchKept {
         return Arrays.stream(ks).sorted().distinct().toArray();
     }
 
-    static List<Map<String, Object>> run(int[] counts, int rounds, StorageUri root, BenchScale.Progress progress) throws Exception {
+    static List<Map<String, Object>> run(int[] counts, int rounds, StorageUri root) throws Exception {
         List<Map<String, Object>> rows = new ArrayList<>();
         ExecutorService pool = Executors.newFixedThreadPool(POPULATE_THREADS, r -> {
             Thread t = new Thread(r, "bench-kept-populate");
@@ -71,15 +71,15 @@ final class BenchKept {
         });
         try (CheckpointStore store = CheckpointStores.open(root, true)) {
             CheckpointCatalog catalog = new CheckpointCatalog(store); // the coordinator's: open for the whole run
-            coordinatorStart(BenchScale.child(root, "warm-up"), 0); // class loading and JIT of the first start are not K's
+            coordinatorStart(BenchStorage.child(root, "warm-up"), 0); // class loading and JIT of the first start are not K's
             int populated = 0;
             for (int k : counts) {
                 long p0 = System.nanoTime();
                 populate(catalog, pool, populated + 1, k);
                 double populateS = (System.nanoTime() - p0) / 1e9;
-                progress.say("kept sweep: %d checkpoints committed (%d new in %.1f s)", k, k - populated, populateS);
+                BenchReport.progress("kept sweep: %d checkpoints committed (%d new in %.1f s)", k, k - populated, populateS);
                 populated = k;
-                rows.add(measure(catalog, root, k, rounds, populateS, progress));
+                rows.add(measure(catalog, root, k, rounds, populateS));
             }
         } finally {
             pool.shutdownNow();
@@ -114,8 +114,8 @@ final class BenchKept {
         catalog.updateHint(to);
     }
 
-    private static Map<String, Object> measure(CheckpointCatalog catalog, StorageUri root, int k, int rounds, double populateS,
-            BenchScale.Progress progress) throws Exception {
+    private static Map<String, Object> measure(CheckpointCatalog catalog, StorageUri root, int k, int rounds, double populateS)
+            throws Exception {
         List<Double> commit = new ArrayList<>();
         List<Double> createIfAbsent = new ArrayList<>();
         List<Double> latest = new ArrayList<>();
@@ -167,13 +167,13 @@ final class BenchKept {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("kept", k);
         row.put("rounds", rounds);
-        putPercentiles(row, "commit", commit);
-        putPercentiles(row, "manifestCreate", createIfAbsent);
-        putPercentiles(row, "latest", latest);
-        putPercentiles(row, "agentRead", agentRead);
-        row.put("coordinatorStartMs", round2(startMs));
-        row.put("populateSeconds", round2(populateS));
-        progress.say("kept %d: commit p50 %.2f / p99 %.2f ms; latest lookup p50 %.2f / p99 %.2f ms; agent read p50 %.2f ms; "
+        BenchStats.putPercentiles(row, "commit", commit);
+        BenchStats.putPercentiles(row, "manifestCreate", createIfAbsent);
+        BenchStats.putPercentiles(row, "latest", latest);
+        BenchStats.putPercentiles(row, "agentRead", agentRead);
+        row.put("coordinatorStartMs", BenchStats.round2(startMs));
+        row.put("populateSeconds", BenchStats.round2(populateS));
+        BenchReport.progress("kept %d: commit p50 %.2f / p99 %.2f ms; latest lookup p50 %.2f / p99 %.2f ms; agent read p50 %.2f ms; "
                 + "coordinator start %.0f ms", k, row.get("commitP50Ms"), row.get("commitP99Ms"), row.get("latestP50Ms"),
                 row.get("latestP99Ms"), row.get("agentReadP50Ms"), startMs);
         return row;
@@ -203,16 +203,5 @@ final class BenchKept {
         meta.put("step", step);
         meta.put("loss", 1.0 / step);
         return new Manifest(ManifestCodec.FORMAT_VERSION, RUN, step, saveId, Instant.now(), 2, shards, entries, meta);
-    }
-
-    private static void putPercentiles(Map<String, Object> row, String name, List<Double> values) {
-        List<Double> sorted = new ArrayList<>(values);
-        sorted.sort(null);
-        row.put(name + "P50Ms", round2(BenchCommand.percentile(sorted, 50)));
-        row.put(name + "P99Ms", round2(BenchCommand.percentile(sorted, 99)));
-    }
-
-    private static double round2(double v) {
-        return Math.round(v * 100) / 100.0;
     }
 }

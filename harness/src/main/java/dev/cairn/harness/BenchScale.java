@@ -9,8 +9,8 @@ import java.util.Map;
 
 /**
  * The scale sweeps of {@code cairn bench}: the stall/save/restore figures for each shard size of
- * {@code --shard-sizes} (the same measurement as the headline figures, run once per size), and the
- * text tables of both sweeps (the kept-checkpoints sweep itself is {@link BenchKept}).
+ * {@code --shard-sizes} (the same measurement as the headline figures, run once per size); the
+ * kept-checkpoints sweep is {@link BenchKept}, and {@link BenchReport} prints both tables.
  */
 public final class BenchScale {
     static final int[] DEFAULT_SHARD_SIZES = {1, 4, 16, 64, 256, 1024};
@@ -24,12 +24,6 @@ public final class BenchScale {
     @FunctionalInterface
     interface ThroughputRun {
         void run(StorageUri uri, long shardBytes, int entryBytes, Map<String, Object> sink) throws Exception;
-    }
-
-    /** The bench's progress line on stderr. */
-    @FunctionalInterface
-    interface Progress {
-        void say(String format, Object... args);
     }
 
     /** The figures to measure: {@code --only}'s, plus each sweep whose option was given. */
@@ -81,63 +75,23 @@ public final class BenchScale {
      * For each size, the stall, save and restore figures beside their baselines, measured by
      * {@code run} (the headline measurement) below its own directory of {@code root}.
      */
-    static List<Map<String, Object>> shardSizes(int[] mibs, StorageUri root, int entryKib, ThroughputRun run, Progress progress)
+    static List<Map<String, Object>> shardSizes(int[] mibs, StorageUri root, int entryKib, ThroughputRun run)
             throws Exception {
         List<Map<String, Object>> rows = new ArrayList<>();
         for (int mib : mibs) {
             long shardBytes = (long) mib << 20;
             int entryBytes = (int) Math.min(shardBytes, (long) entryKib << 10);
-            progress.say("shard-size sweep: %d MiB per worker (entries of %d KiB)", mib, entryBytes >> 10);
+            BenchReport.progress("shard-size sweep: %d MiB per worker (entries of %d KiB)", mib, entryBytes >> 10);
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("shardMiB", mib);
             row.put("entryKiB", entryBytes >> 10);
             long t0 = System.nanoTime();
-            run.run(child(root, mib + "mib"), shardBytes, entryBytes, row);
+            run.run(BenchStorage.child(root, mib + "mib"), shardBytes, entryBytes, row);
             row.put("seconds", Math.round((System.nanoTime() - t0) / 1e8) / 10.0);
             rows.add(row);
             // the next size should not inherit this one's direct buffers and arrays
             System.gc();
         }
         return rows;
-    }
-
-    static StorageUri child(StorageUri parent, String name) {
-        String path = parent.path().isEmpty() ? name : parent.path().endsWith("/") ? parent.path() + name : parent.path() + "/" + name;
-        return new StorageUri(parent.scheme(), parent.authority(), path, parent.options());
-    }
-
-    /** The sweeps' tables, for text mode. */
-    @SuppressWarnings("unchecked")
-    static void printTables(Map<String, Object> out) {
-        List<Map<String, Object>> sizes = (List<Map<String, Object>>) out.get("shardSizes");
-        if (sizes != null) {
-            System.out.printf("%nshard-size sweep: %s workers, medians of %s saves per size (stall vs copy, save vs plain write, "
-                    + "restore vs plain read)%n", out.get("workers"), out.get("saves"));
-            String f = "%9s %10s %10s %7s %11s %11s %7s %11s %11s %7s%n";
-            System.out.printf(f, "SHARD_MiB", "STALL_ms", "COPY_ms", "RATIO", "SAVE_MiB/s", "WRITE_MiB/s", "RATIO", "RESTO_MiB/s", "READ_MiB/s",
-                    "RATIO");
-            for (Map<String, Object> r : sizes) {
-                System.out.printf(f, r.get("shardMiB"), r.get("stallMs"), r.get("copyMs"), r.get("stallRatio"), r.get("saveMiBps"),
-                        r.get("rawWriteMiBps"), r.get("writeRatio"), r.get("restoreMiBps"), r.get("rawReadMiBps"), r.get("readRatio"));
-            }
-            System.out.println("(targets: stall ratio <= 1.2, write and read ratios >= 0.9)");
-        }
-        List<Map<String, Object>> kept = (List<Map<String, Object>>) out.get("kept");
-        if (kept != null) {
-            System.out.printf("%nkept-checkpoints sweep: p50/p99 over %s rounds per count (ms)%n", out.get("keptRounds"));
-            String f = "%7s %16s %16s %16s %16s %14s %12s%n";
-            System.out.printf(f, "KEPT", "COMMIT", "MANIFEST_CREATE", "LATEST_LOOKUP", "AGENT_READ", "COORD_START", "POPULATE_s");
-            for (Map<String, Object> r : kept) {
-                System.out.printf(f, r.get("kept"), r.get("commitP50Ms") + "/" + r.get("commitP99Ms"),
-                        r.get("manifestCreateP50Ms") + "/" + r.get("manifestCreateP99Ms"),
-                        r.get("latestP50Ms") + "/" + r.get("latestP99Ms"), r.get("agentReadP50Ms") + "/" + r.get("agentReadP99Ms"),
-                        r.get("coordinatorStartMs"), r.get("populateSeconds"));
-            }
-            System.out.println("(commit: CheckpointCatalog.commit, the manifest's atomic create-if-absent (manifest create, what "
-                    + "the coordinator announces after) plus the LATEST hint; latest "
-                    + "lookup: a fresh store's CheckpointCatalog.latest(), LATEST hint + listAfter + manifest read; agent read: a fresh "
-                    + "store reads the manifest the coordinator announced; coordinator start: Coordinator.start, which reads every "
-                    + "manifest, one sample; target: commit and lookup flat in KEPT)");
-        }
     }
 }

@@ -79,8 +79,8 @@ public final class DemoCommand implements Callable<Integer> {
         if (storage != null && backend != null) {
             throw new IllegalArgumentException("--storage and --backend exclude each other: --storage uses an existing store, --backend starts an embedded one");
         }
-        if (backend != null && !List.of("file", "hdfs", "s3").contains(backend)) {
-            throw new IllegalArgumentException("--backend must be file, hdfs or s3, was '" + backend + "'");
+        if (backend != null) {
+            Backends.check(backend);
         }
         Path work = Files.createTempDirectory("cairn-demo-");
         if (storage != null) {
@@ -206,9 +206,8 @@ public final class DemoCommand implements Callable<Integer> {
                                               String pauseAt, String phase) throws Exception {
         List<ClusterProcess> procs = new ArrayList<>();
         for (int w = 0; w < workers; w++) {
-            List<String> args = new ArrayList<>(List.of("toy-worker", "--coordinator", "127.0.0.1:" + port, "--run-id", runId,
-                    "--index", Integer.toString(w), "--world", Integer.toString(workers), "--steps", Long.toString(trainTo),
-                    "--state-kib", Integer.toString(stateBytes / 1024), "--storage", storageText));
+            List<String> args = ToyWorkerCommand.commandLine("127.0.0.1:" + port, runId, w, workers, trainTo, stateBytes / 1024,
+                    storageText);
             if (w == pausing) {
                 args.add("--pause-at");
                 args.add(pauseAt);

@@ -49,14 +49,30 @@ public final class ToyState {
         return java.nio.ByteBuffer.allocate(8).putLong(step).array();
     }
 
+    /** One entry of the toy state; a replicated entry is the same in every worker's view. */
+    record Entry(String name, byte[] bytes, boolean replicated) {}
+
+    /** The entries of {@code worker} at {@code step} (about {@code stateBytes} bytes), in the order a trainer puts them. */
+    static List<Entry> entries(int worker, long step, int stateBytes) {
+        int len = partBytes(stateBytes);
+        List<Entry> entries = new ArrayList<>();
+        for (int k = 0; k < PARTS; k++) {
+            entries.add(new Entry(part(k), bytes(worker, step, k, len), false));
+        }
+        entries.add(new Entry(EMBEDDING, bytes(-1, step, PARTS, len), true));
+        entries.add(new Entry(OPTIMIZER_STEP, stepBytes(step), false));
+        return entries;
+    }
+
     /** Puts the state of {@code worker} at {@code step} (about {@code stateBytes} bytes) into a snapshot. */
     static void write(Snapshot snapshot, int worker, long step, int stateBytes) {
-        int len = partBytes(stateBytes);
-        for (int k = 0; k < PARTS; k++) {
-            snapshot.put(part(k), bytes(worker, step, k, len));
+        for (Entry e : entries(worker, step, stateBytes)) {
+            if (e.replicated()) {
+                snapshot.putReplicated(e.name(), e.bytes());
+            } else {
+                snapshot.put(e.name(), e.bytes());
+            }
         }
-        snapshot.putReplicated(EMBEDDING, bytes(-1, step, PARTS, len));
-        snapshot.put(OPTIMIZER_STEP, stepBytes(step));
         snapshot.metadata("loss", 1.0 / (step + 1));
         snapshot.metadata("step", step);
     }

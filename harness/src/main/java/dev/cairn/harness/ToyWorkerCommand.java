@@ -8,6 +8,7 @@ import dev.cairn.agent.RestoredCheckpoint;
 import dev.cairn.agent.SaveAbortedException;
 import dev.cairn.agent.SaveHandle;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -62,6 +63,16 @@ public final class ToyWorkerCommand implements Callable<Integer> {
     @Option(names = "--storage", paramLabel = "URI",
             description = "Storage URI to use instead of the one the coordinator announces (which carries no options, e.g. no S3 endpoint or credentials).")
     String storage;
+
+    /**
+     * The command line of a toy worker (without the JVM): the options every launcher passes; more
+     * ({@code --pause-at}, {@code --chunk-kib}, ...) can be added to the returned list.
+     */
+    static List<String> commandLine(String coordinator, String runId, int index, int world, long steps, int stateKib, String storage) {
+        return new ArrayList<>(List.of("toy-worker", "--coordinator", coordinator, "--run-id", runId,
+                "--index", Integer.toString(index), "--world", Integer.toString(world), "--steps", Long.toString(steps),
+                "--state-kib", Integer.toString(stateKib), "--storage", storage));
+    }
 
     @Override
     public Integer call() throws Exception {
