@@ -55,6 +55,11 @@ final class AdminService extends AdminServiceGrpc.AdminServiceImplBase {
 
     @Override
     public void triggerSave(TriggerSaveRequest request, StreamObserver<TriggerSaveResponse> out) {
+        if (request.getReason().length() > ProtocolLimits.MAX_MESSAGE_CHARS) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription("trigger reason is longer than "
+                    + ProtocolLimits.MAX_MESSAGE_CHARS + " characters").asRuntimeException());
+            return;
+        }
         loop.post(() -> {
             if (machine.connected().size() < config.worldSize()) {
                 out.onError(Status.FAILED_PRECONDITION.withDescription("run " + config.runId() + " has "
@@ -62,6 +67,11 @@ final class AdminService extends AdminServiceGrpc.AdminServiceImplBase {
                 return;
             }
             long step = machine.trigger(request.getReason().isEmpty() ? "operator request" : LogSafe.truncate(request.getReason()));
+            if (step < 0) {
+                out.onError(Status.OUT_OF_RANGE.withDescription("run " + config.runId()
+                        + " is too close to the largest step (2^62) for another save").asRuntimeException());
+                return;
+            }
             out.onNext(TriggerSaveResponse.newBuilder().setTargetStep(step).build());
             out.onCompleted();
         });

@@ -38,8 +38,13 @@ import org.slf4j.LoggerFactory;
  */
 public final class Coordinator implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
-    /** Largest message a session accepts: a shard report indexes every entry of a shard. */
-    public static final int MAX_MESSAGE_BYTES = 64 << 20;
+    /**
+     * Largest message a session accepts: a shard report at the protocol's limits (1,000,000
+     * entries, 64 KiB of metadata; see docs/protocol.md, "Limits").
+     */
+    public static final int MAX_MESSAGE_BYTES = ProtocolLimits.MAX_INBOUND_MESSAGE_BYTES;
+    /** Concurrent calls on one connection: an agent needs one stream, the CLI one call. */
+    static final int MAX_CALLS_PER_CONNECTION = 16;
 
     private final CoordinatorConfig config;
     private final CheckpointStore store;
@@ -72,6 +77,11 @@ public final class Coordinator implements AutoCloseable {
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .maxInboundMetadataSize(16 << 10)
+                .maxConcurrentCallsPerConnection(MAX_CALLS_PER_CONNECTION)
+                .handshakeTimeout(10, TimeUnit.SECONDS)
+                // a connection with no call for this long is closed (an agent always has its stream open)
+                .maxConnectionIdle(2, TimeUnit.MINUTES)
                 // every handler only posts to the event loop and never blocks: run it on the network
                 // thread instead of handing each message to gRPC's default executor first
                 .directExecutor();
@@ -134,7 +144,10 @@ public final class Coordinator implements AutoCloseable {
         return loop.call(machine::connected);
     }
 
-    /** Asks every worker to save at a step just ahead of the fastest; returns that step. */
+    /**
+     * Asks every worker to save at a step just ahead of the fastest; returns that step, or -1 when
+     * it would pass the protocol's largest step (2^62).
+     */
     public long triggerSave(String reason) {
         return loop.call(() -> machine.trigger(reason));
     }

@@ -34,6 +34,10 @@ public record CoordinatorConfig(
         if (runId.isBlank()) {
             throw new IllegalArgumentException("run id is empty");
         }
+        if (!ProtocolLimits.RUN_ID.matcher(runId).matches()) {
+            throw new IllegalArgumentException("run id must be 1.." + ProtocolLimits.MAX_RUN_ID_CHARS
+                    + " characters of [A-Za-z0-9._-], was " + LogSafe.quote(runId));
+        }
         if (worldSize < 1 || worldSize > 100_000) {
             throw new IllegalArgumentException("world size must be between 1 and 100000, was " + worldSize);
         }

@@ -16,9 +16,18 @@ final class ReportValidator {
 
     /**
      * Returns what is wrong with {@code r} from {@code worker} for the released {@code save}, or
-     * null when it is fine.
+     * null when it is fine. The report's step must be the released step, its length non-negative,
+     * its object key exactly the layout's key for (save id, worker) when the shard is not empty and
+     * empty when it is, and every entry must lie inside the shard. Whether the object exists with
+     * that length is checked against storage right before the commit ({@link ManifestCommitter}).
      */
     static String problem(int worker, ShardReport r, PendingSave save) {
+        if (r.getStep() != save.step) {
+            return "step " + r.getStep() + " is not the released step " + save.step;
+        }
+        if (r.getLength() < 0) {
+            return "length " + r.getLength() + " is negative";
+        }
         String expectedKey = Layout.shardKey(save.saveId(), worker);
         if (r.getLength() > 0 && !r.getObjectKey().equals(expectedKey)) {
             return "object_key '" + LogSafe.truncate(r.getObjectKey()) + "' is not " + expectedKey;
@@ -45,8 +54,10 @@ final class ReportValidator {
                 return "entries.replicated: replicated entry '" + e.getName() + "' from worker " + worker + ", but worker "
                         + save.replicatedWriter() + " writes them";
             }
-            if (e.getOffset() < 0 || e.getLength() < 0 || e.getOffset() + e.getLength() > r.getLength()) {
-                return "entries.offset/length: entry '" + e.getName() + "' lies outside the shard";
+            // offset + length compared without overflow: both are non-negative here
+            if (e.getOffset() < 0 || e.getLength() < 0 || e.getOffset() > r.getLength() - e.getLength()) {
+                return "entries.offset/length: entry '" + e.getName() + "' (offset " + e.getOffset() + ", length "
+                        + e.getLength() + ") lies outside the shard of " + r.getLength() + " bytes";
             }
         }
         return null;

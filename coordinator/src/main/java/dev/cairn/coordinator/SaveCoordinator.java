@@ -39,7 +39,11 @@ final class SaveCoordinator {
     private static final Logger LOG = LoggerFactory.getLogger(SaveCoordinator.class);
 
     /** Outcome of the manifest write started by {@link Outbox#commit}. */
-    enum CommitResult { COMMITTED, ALREADY_EXISTS, FAILED, UNKNOWN }
+    enum CommitResult {
+        COMMITTED, ALREADY_EXISTS, FAILED, UNKNOWN,
+        /** Nothing was written: the manifest or a shard object it names would not restore. */
+        INVALID
+    }
 
     private final CoordinatorConfig config;
     private final Clock clock;
@@ -241,6 +245,7 @@ final class SaveCoordinator {
             case COMMITTED -> committed(s);
             case ALREADY_EXISTS -> abort(SaveOutcome.STEP_ALREADY_COMMITTED,
                     "a manifest for step " + s.step + " already exists (another coordinator committed it); save " + saveId + " discarded");
+            case INVALID -> abort(SaveOutcome.INVALID_SHARD, "save " + saveId + " not committed: " + message);
             case FAILED -> abort(SaveOutcome.COMMIT_FAILED, "manifest write of save " + saveId + " failed: " + message);
             // the manifest may exist: keep the shards (never delete what a manifest may reference)
             case UNKNOWN -> endAborted(SaveOutcome.COMMIT_FAILED, "manifest write of save " + saveId + " has an unknown outcome: " + message, true);
@@ -279,7 +284,10 @@ final class SaveCoordinator {
 
     // ------------------------------------------------------------------ triggers
 
-    /** Asks every worker to save at a step just ahead of the fastest one. Returns that step. */
+    /**
+     * Asks every worker to save at a step just ahead of the fastest one. Returns that step, or -1
+     * when that step would be past the largest step of the protocol.
+     */
     long trigger(String reason) {
         if (target >= 0) {
             return target;
@@ -292,8 +300,13 @@ final class SaveCoordinator {
 
     private long pushTarget(String reason, int leadFactor) {
         long floor = latest == null ? 0 : latest.getStep();
-        long lead = 1 + (long) Math.ceil(members.maxRate() * 2.0 * config.heartbeatInterval().toMillis() / 1000.0) * leadFactor;
-        target = Math.max(members.maxStep(), floor) + lead;
+        long lead = 1 + (long) Math.min(1 << 20, Math.ceil(members.maxRate() * 2.0 * config.heartbeatInterval().toMillis() / 1000.0)) * leadFactor;
+        long next = Math.max(members.maxStep(), floor) + lead; // both below 2^62: no overflow
+        if (!ProtocolLimits.isStep(next)) {
+            LOG.warn("run {}: no save target after step {}: steps end at 2^62", config.runId(), next - lead);
+            return -1;
+        }
+        target = next;
         targetReason = reason;
         LOG.info("asking the workers of run {} to save at step {} ({})", config.runId(), target, reason);
         broadcast(message(SaveTarget.newBuilder().setStep(target).setReason(reason).build()));

@@ -10,6 +10,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,7 +24,11 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
     private final CoordinatorConfig config;
     private final EventLoop loop;
     private final SaveCoordinator machine;
+    /** A session that has not joined this long after it opened is closed. */
+    static final long JOIN_DEADLINE_MILLIS = 5_000;
+
     private final Map<Integer, Session> sessions = new ConcurrentHashMap<>();
+    private final AtomicInteger open = new AtomicInteger();
 
     SessionService(CoordinatorConfig config, EventLoop loop, SaveCoordinator machine) {
         this.config = config;
@@ -33,7 +38,36 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
 
     @Override
     public StreamObserver<AgentMessage> session(StreamObserver<CoordinatorMessage> responseObserver) {
-        return new Session((ServerCallStreamObserver<CoordinatorMessage>) responseObserver);
+        int max = maxSessions(config.worldSize());
+        if (open.incrementAndGet() > max) {
+            open.decrementAndGet();
+            responseObserver.onError(Status.RESOURCE_EXHAUSTED.withDescription("coordinator of run " + config.runId()
+                    + " has " + max + " sessions open, the most it accepts").asRuntimeException());
+            return new NoOp();
+        }
+        Session s = new Session((ServerCallStreamObserver<CoordinatorMessage>) responseObserver);
+        loop.schedule(JOIN_DEADLINE_MILLIS, () -> {
+            if (s.worker < 0 && !s.ended) {
+                s.close(Status.DEADLINE_EXCEEDED.withDescription("no join within " + JOIN_DEADLINE_MILLIS + " ms of opening the session"));
+            }
+        });
+        return s;
+    }
+
+    /** Sessions open at once, joined or not: four per worker (reconnects overlap) and 16 more. */
+    static int maxSessions(int worldSize) {
+        return 4 * worldSize + 16;
+    }
+
+    private static final class NoOp implements StreamObserver<AgentMessage> {
+        @Override
+        public void onNext(AgentMessage value) {}
+
+        @Override
+        public void onError(Throwable t) {}
+
+        @Override
+        public void onCompleted() {}
     }
 
     void send(int worker, CoordinatorMessage message) {
@@ -62,6 +96,7 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
         private final ServerCallStreamObserver<CoordinatorMessage> out;
         private int worker = -1;
         private boolean ended;
+        private final java.util.concurrent.atomic.AtomicBoolean counted = new java.util.concurrent.atomic.AtomicBoolean(true);
 
         Session(ServerCallStreamObserver<CoordinatorMessage> out) {
             this.out = out;
@@ -78,7 +113,15 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
             }
         }
 
+        /** The stream is over (closed by either side): it no longer counts against the cap. */
+        private void release() {
+            if (counted.compareAndSet(true, false)) {
+                open.decrementAndGet();
+            }
+        }
+
         void close(Status status) {
+            release();
             if (ended) {
                 return;
             }
@@ -93,6 +136,12 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
 
         @Override
         public void onNext(AgentMessage msg) {
+            String violation = ProtocolLimits.violation(msg);
+            if (violation != null) {
+                loop.post(() -> violation(Status.INVALID_ARGUMENT.withDescription(
+                        (worker >= 0 ? "worker " + worker + ": " : "") + violation)));
+                return;
+            }
             loop.post(() -> handle(msg));
         }
 
@@ -138,6 +187,9 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
 
         /** A protocol violation ends the session, and the worker is lost at once. */
         private void violation(Status status) {
+            if (ended) {
+                return;
+            }
             LOG.warn("closing the session of worker {} of run {}: {}", worker, config.runId(), status.getDescription());
             close(status);
             lost("protocol violation: " + status.getDescription());
@@ -145,11 +197,13 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
 
         @Override
         public void onError(Throwable t) {
+            release();
             loop.postUrgent(() -> lost("stream broken: " + Status.fromThrowable(t)));
         }
 
         @Override
         public void onCompleted() {
+            release();
             loop.postUrgent(() -> {
                 lost("session closed by the worker");
                 if (!ended) {
