@@ -65,7 +65,7 @@ final class CoordinatorCommand implements Callable<Integer> {
             description = "Chaos checker self-test only: lose one shard of every save right before its manifest is committed (deliberately broken store).")
     boolean unsafeCommitBeforeDurable;
 
-    @Option(names = "--token", description = "Shared secret workers must present (default: \\$CAIRN_TOKEN or none).")
+    @Option(names = "--token", description = "Shared secret workers (in their join) and admin calls (status, trigger) must present (default: \\$CAIRN_TOKEN or none).")
     String token;
 
     @Override

@@ -104,7 +104,11 @@ public final class Coordinator implements AutoCloseable {
             throw e;
         }
         try {
-            c.server = serverBuilder.addService(c.sessions).addService(new AdminService(config, c.loop, c.machine, c.book)).build().start();
+            AdminService admin = new AdminService(config, c.loop, c.machine, c.book);
+            c.server = serverBuilder.addService(c.sessions)
+                    .addService(config.token().isEmpty() ? admin.bindService()
+                            : io.grpc.ServerInterceptors.intercept(admin, new AdminAuth(config.token())))
+                    .build().start();
         } catch (IOException e) {
             c.close();
             throw new IOException("cannot serve run " + config.runId() + ": " + e.getMessage(), e);
