@@ -7,7 +7,6 @@ import dev.cairn.proto.v1.Committed;
 import dev.cairn.proto.v1.CoordinatorMessage;
 import dev.cairn.proto.v1.Join;
 import dev.cairn.proto.v1.Release;
-import dev.cairn.proto.v1.SaveTarget;
 import dev.cairn.proto.v1.ShardReport;
 import dev.cairn.proto.v1.Welcome;
 import dev.cairn.protocol.SaveOutcome;
@@ -55,8 +54,7 @@ final class SaveCoordinator {
     private final SaveHistory history = new SaveHistory();
     private PendingSave inFlight;
     private CheckpointRef latest;
-    private long target = -1;
-    private String targetReason = "";
+    private final SaveTargets target = new SaveTargets();
     private long lastSaveEndedMillis;
     private boolean shuttingDown;
 
@@ -96,9 +94,9 @@ final class SaveCoordinator {
         if (latest != null) {
             welcome.setLatest(latest);
         }
-        if (target >= 0) {
+        if (target.pending()) {
             // a pending target reaches late joiners too
-            outbox.send(index, message(SaveTarget.newBuilder().setStep(target).setReason(targetReason).build()));
+            outbox.send(index, target.message());
         }
         return welcome.build();
     }
@@ -122,14 +120,14 @@ final class SaveCoordinator {
             return;
         }
         m.heartbeat(step, clock.millis());
-        if (target >= 0 && step > target && (inFlight == null || inFlight.step != target || !inFlight.isPrepared(worker))) {
-            long missed = target;
-            target = -1;
+        if (target.pending() && step > target.step() && (inFlight == null || inFlight.step != target.step() || !inFlight.isPrepared(worker))) {
+            long missed = target.step();
+            target.clear();
             if (inFlight != null && inFlight.step == missed && inFlight.phase() == PendingSave.Phase.BARRIER) {
                 abort(SaveOutcome.TARGET_MISSED, "worker " + worker + " passed target step " + missed + " (now at " + step + ") without preparing it");
             }
             LOG.info("target step {} of run {} was missed by worker {}; picking a new one", missed, config.runId(), worker);
-            pushTarget(targetReason.isEmpty() ? "retarget" : targetReason, 2);
+            pushTarget(target.reason().isEmpty() ? "retarget" : target.reason(), 2);
         }
     }
 
@@ -186,9 +184,7 @@ final class SaveCoordinator {
     private void release() {
         PendingSave s = inFlight;
         s.release(Layout.newSaveId(s.step), leastLoadedWorker(), clock.millis() + config.uploadTimeout().toMillis());
-        if (target == s.step) {
-            target = -1;
-        }
+        target.clearIf(s.step);
         LOG.info("save {} (step {}) of run {} released; worker {} writes replicated entries", s.saveId(), s.step, config.runId(), s.replicatedWriter());
         Release release = Release.newBuilder().setStep(s.step).setSaveId(s.saveId()).setReplicatedWriter(s.replicatedWriter()).build();
         broadcast(CoordinatorMessage.newBuilder().setRelease(release).build());
@@ -289,8 +285,8 @@ final class SaveCoordinator {
      * when that step would be past the largest step of the protocol.
      */
     long trigger(String reason) {
-        if (target >= 0) {
-            return target;
+        if (target.pending()) {
+            return target.step();
         }
         if (inFlight != null) {
             return inFlight.step;
@@ -299,18 +295,14 @@ final class SaveCoordinator {
     }
 
     private long pushTarget(String reason, int leadFactor) {
-        long floor = latest == null ? 0 : latest.getStep();
-        long lead = 1 + (long) Math.min(1 << 20, Math.ceil(members.maxRate() * 2.0 * config.heartbeatInterval().toMillis() / 1000.0)) * leadFactor;
-        long next = Math.max(members.maxStep(), floor) + lead; // both below 2^62: no overflow
-        if (!ProtocolLimits.isStep(next)) {
-            LOG.warn("run {}: no save target after step {}: steps end at 2^62", config.runId(), next - lead);
+        long next = target.pick(members, latest == null ? 0 : latest.getStep(), config.heartbeatInterval(), leadFactor, reason);
+        if (next < 0) {
+            LOG.warn("run {}: no save target for {}: steps end at 2^62", config.runId(), reason);
             return -1;
         }
-        target = next;
-        targetReason = reason;
-        LOG.info("asking the workers of run {} to save at step {} ({})", config.runId(), target, reason);
-        broadcast(message(SaveTarget.newBuilder().setStep(target).setReason(reason).build()));
-        return target;
+        LOG.info("asking the workers of run {} to save at step {} ({})", config.runId(), next, reason);
+        broadcast(target.message());
+        return next;
     }
 
     // ------------------------------------------------------------------ time
@@ -337,7 +329,7 @@ final class SaveCoordinator {
                         + config.uploadTimeout().toMillis() + " ms; workers " + missing + " did not report a durable shard");
             }
         }
-        if (!config.saveEvery().isZero() && inFlight == null && target < 0 && members.size() == config.worldSize()
+        if (!config.saveEvery().isZero() && inFlight == null && !target.pending() && members.size() == config.worldSize()
                 && now - lastSaveEndedMillis >= config.saveEvery().toMillis()) {
             pushTarget("every " + config.saveEvery().toSeconds() + " s", 1);
         }
@@ -362,9 +354,7 @@ final class SaveCoordinator {
         inFlight = null;
         s.discard(outbox, keepObjects);
         lastSaveEndedMillis = clock.millis();
-        if (target == s.step) {
-            target = -1;
-        }
+        target.clearIf(s.step);
         LOG.warn("save {} of run {} aborted: {}: {}", s, config.runId(), reason, message);
         CoordinatorMessage msg = aborted(s.step, s.saveId(), reason, message);
         history.aborted(s.step, s.saveId(), msg);
@@ -411,10 +401,6 @@ final class SaveCoordinator {
         return CoordinatorMessage.newBuilder()
                 .setAborted(Aborted.newBuilder().setStep(step).setSaveId(saveId).setReason(wire).setMessage(message))
                 .build();
-    }
-
-    private static CoordinatorMessage message(SaveTarget t) {
-        return CoordinatorMessage.newBuilder().setSaveTarget(t).build();
     }
 
     // ------------------------------------------------------------------ views
