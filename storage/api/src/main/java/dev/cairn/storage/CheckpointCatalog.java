@@ -142,8 +142,17 @@ public final class CheckpointCatalog {
      * @throws CommitStateUnknownException as {@link #commit}
      */
     public CommitOutcome commitManifest(Manifest manifest) throws IOException {
+        return commitManifest(manifest, ManifestCodec.encode(manifest));
+    }
+
+    /**
+     * {@link #commitManifest(Manifest)} writing exactly {@code encoded}, the bytes
+     * {@link ManifestCodec#encodeForCommit} returned for {@code manifest} (so the bytes written are
+     * the bytes validated).
+     */
+    public CommitOutcome commitManifest(Manifest manifest, byte[] encoded) throws IOException {
         String key = Layout.manifestKey(manifest.step());
-        return store.createIfAbsent(key, ManifestCodec.encode(manifest)) ? CommitOutcome.COMMITTED : CommitOutcome.ALREADY_EXISTS;
+        return store.createIfAbsent(key, encoded) ? CommitOutcome.COMMITTED : CommitOutcome.ALREADY_EXISTS;
     }
 
     /** Points the LATEST hint at {@code step} (best effort: failures are logged). */
