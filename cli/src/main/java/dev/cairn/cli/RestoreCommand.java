@@ -76,7 +76,7 @@ final class RestoreCommand implements Callable<Integer> {
             long bytes = 0;
             int files = 0;
             for (Manifest.EntryRef e : worker == null ? m.entries() : m.entriesFor(worker)) {
-                Path target = dir.resolve(e.replicated() ? "replicated" : "worker-" + e.worker()).resolve(EntryNames.check(e.name())).normalize();
+                Path target = dir.resolve(EntryNames.restorePath(e)).normalize();
                 if (!target.startsWith(dir)) {
                     throw new UserError("entry '" + e.name() + "' would be written outside " + dir);
                 }

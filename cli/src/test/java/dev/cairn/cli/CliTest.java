@@ -55,6 +55,9 @@ class CliTest {
     /** A copy of the pristine checkpoints this test may damage. */
     private Path copyOfCheckpoints() throws IOException {
         Path root = tmp.resolve("ckpt");
+        for (int i = 2; Files.exists(root); i++) {
+            root = tmp.resolve("ckpt-" + i);
+        }
         try (Stream<Path> walk = Files.walk(pristine)) {
             for (Path p : (Iterable<Path>) walk::iterator) {
                 Path target = root.resolve(pristine.relativize(p).toString());
@@ -207,6 +210,37 @@ class CliTest {
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).startsWith("ok: step 30").contains("2 objects");
         assertThat(r.err()).isEmpty();
+    }
+
+    /** Adds an entry to a manifest and re-computes its checksum the way the codec does: a manifest only a writer with a bug makes. */
+    private static void addEntry(Path root, long step, String name, int worker, long offset, long length) throws IOException {
+        Path manifest = root.resolve(Layout.manifestKey(step));
+        ObjectMapper mapper = new ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode doc = (com.fasterxml.jackson.databind.node.ObjectNode) mapper.readTree(manifest.toFile());
+        ((com.fasterxml.jackson.databind.node.ArrayNode) doc.get("entries")).addObject()
+                .put("name", name).put("worker", worker).put("offset", offset).put("length", length).put("crc32c", "00000000");
+        doc.remove("checksum");
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(mapper.writeValueAsBytes(doc));
+        doc.put("checksum", "crc32c:" + dev.cairn.storage.ManifestCodec.hex((int) crc.getValue()));
+        Files.write(manifest, mapper.writeValueAsBytes(doc));
+    }
+
+    @Test
+    void verifyNeverPassesWhatRestoreCannotRestore() throws IOException {
+        // an entry that is also a directory of another entry, and an entry whose end overflows 64 bits
+        for (String[] bad : new String[][] {{"model/w/x", "0", "0"}, {"big", "1", Long.toString(Long.MAX_VALUE)}}) {
+            Path root = copyOfCheckpoints();
+            addEntry(root, 30, bad[0], 0, Long.parseLong(bad[1]), Long.parseLong(bad[2]));
+            Path to = tmp.resolve("restored-" + bad[0].length());
+
+            Result verify = cairn("verify", "--storage", root.toString(), "--step", "30");
+            Result restore = cairn("restore", "--storage", root.toString(), "--step", "30", "--to", to.toString());
+
+            assertBadInput(verify, Layout.manifestKey(30), bad[0]);
+            assertBadInput(restore, Layout.manifestKey(30), bad[0]);
+            assertThat(to).doesNotExist();
+        }
     }
 
     @Test
