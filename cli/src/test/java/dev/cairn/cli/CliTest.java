@@ -164,21 +164,44 @@ class CliTest {
     }
 
     @Test
-    void aCorruptManifestIsBadInputForShowVerifyAndRestore() throws IOException {
+    void aCorruptManifestIsBadInputWithItsStep() throws IOException {
         Path root = copyOfCheckpoints();
         corruptManifest(root, 30);
         Map<String, String> before = snapshot(root);
         Path to = tmp.resolve("restored");
 
-        assertBadInput(cairn("show", "--storage", root.toString()), Layout.manifestKey(30), "checksum");
-        assertBadInput(cairn("verify", "--storage", root.toString()), Layout.manifestKey(30));
-        assertBadInput(cairn("restore", "--storage", root.toString(), "--to", to.toString()), Layout.manifestKey(30));
-        assertBadInput(cairn("show", "--storage", root.toString(), "--step", "30"), Layout.manifestKey(30));
+        assertBadInput(cairn("show", "--storage", root.toString(), "--step", "30"), Layout.manifestKey(30), "checksum");
+        assertBadInput(cairn("verify", "--storage", root.toString(), "--step", "30"), Layout.manifestKey(30));
+        assertBadInput(cairn("restore", "--storage", root.toString(), "--step", "30", "--to", to.toString()), Layout.manifestKey(30));
 
         assertThat(to).doesNotExist();
         assertThat(snapshot(root)).isEqualTo(before);
-        // the older checkpoints stay usable
-        assertThat(cairn("verify", "--storage", root.toString(), "--step", "20").exit()).isZero();
+    }
+
+    @Test
+    void withoutAStepReadersUseTheNewestValidCheckpointAndNameTheSkippedOnes() throws IOException {
+        Path root = copyOfCheckpoints();
+        corruptManifest(root, 30);
+        Files.writeString(root.resolve(Layout.LATEST), "-5");
+        Path to = tmp.resolve("restored");
+
+        Result show = cairn("show", "--storage", root.toString());
+        Result verify = cairn("verify", "--storage", root.toString());
+        Result restore = cairn("restore", "--storage", root.toString(), "--to", to.toString());
+
+        for (Result r : java.util.List.of(show, verify, restore)) {
+            assertThat(r.exit()).as(r.err()).isZero();
+            assertThat(r.err().lines().filter(l -> l.startsWith("cairn: warning: "))).singleElement().satisfies(line -> assertThat(line)
+                    .startsWith("cairn: warning: skipped a newer checkpoint: ").contains(Layout.manifestKey(30)).contains("checksum"));
+            // the bad hint is a warning (logged once), never an error
+            assertThat(r.err().lines().filter(l -> l.contains("LATEST"))).singleElement().satisfies(line -> assertThat(line)
+                    .contains("ignoring unusable LATEST hint").contains("negative step -5"));
+            assertThat(r.err()).doesNotContain("Exception").doesNotContain("error");
+        }
+        assertThat(show.out()).contains("step 20");
+        assertThat(verify.out()).startsWith("ok: step 20");
+        assertThat(restore.out()).contains("restored step 20");
+        assertThat(Files.readAllBytes(to.resolve("worker-1/model/w"))).isEqualTo(CheckpointFixture.own(1, 20));
     }
 
     @Test

@@ -15,12 +15,17 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The checkpoints of one storage root: listing, reading, committing and deleting manifests, and
- * reading and verifying the entries they index. Stateless; every call goes to the store.
+ * reading and verifying the entries they index. Every call goes to the store (the only state is
+ * which LATEST-hint warning was logged last, so a bad hint is reported once, not on every call).
  */
 public final class CheckpointCatalog {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointCatalog.class);
 
+    /** A hint is a decimal step: anything longer is not read. */
+    private static final int MAX_HINT_BYTES = 64;
+
     private final CheckpointStore store;
+    private volatile String lastHintWarning;
 
     public CheckpointCatalog(CheckpointStore store) {
         this.store = store;
@@ -51,15 +56,46 @@ public final class CheckpointCatalog {
     }
 
     /**
-     * The newest checkpoint. Uses the LATEST hint and lists only manifests after it, so the cost
-     * does not grow with the number of checkpoints kept on stores that can list from a key.
-     *
-     * @throws ManifestException when the newest manifest does not validate: it is reported, never
-     *     skipped silently (use {@link #latestValid} to fall back explicitly)
+     * The newest checkpoint whose manifest validates; each newer manifest that does not is logged
+     * (WARN) and skipped. See {@link #latest(Consumer)}.
      */
     public Optional<Manifest> latest() throws IOException {
-        Optional<Long> step = latestStep();
-        return step.isEmpty() ? Optional.empty() : Optional.of(read(step.get()));
+        return latest(e -> LOG.warn("skipping checkpoint whose manifest does not validate: {}", e.getMessage()));
+    }
+
+    /**
+     * The newest checkpoint whose manifest validates (a checkpoint exists iff its manifest
+     * validates). Uses the LATEST hint and lists only manifests after it, so the cost does not grow
+     * with the number of checkpoints kept on stores that can list from a key; a bad hint never stops
+     * this. Each newer manifest that does not validate is passed to {@code onSkipped} (naming the
+     * manifest and why) and skipped.
+     */
+    public Optional<Manifest> latest(Consumer<ManifestException> onSkipped) throws IOException {
+        Optional<Long> newest = latestStep();
+        if (newest.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(read(newest.get()));
+        } catch (ManifestException e) {
+            onSkipped.accept(e);
+        } catch (NoSuchObjectException e) {
+            // deleted by retention between list and read
+        }
+        List<Long> steps = steps();
+        for (int i = steps.size() - 1; i >= 0; i--) {
+            if (steps.get(i) >= newest.get()) {
+                continue;
+            }
+            try {
+                return Optional.of(read(steps.get(i)));
+            } catch (ManifestException e) {
+                onSkipped.accept(e);
+            } catch (NoSuchObjectException e) {
+                // deleted by retention between list and read
+            }
+        }
+        return Optional.empty();
     }
 
     /** The newest committed step by manifest name (no manifest is read). */
@@ -77,8 +113,8 @@ public final class CheckpointCatalog {
     }
 
     /**
-     * The newest checkpoint whose manifest validates; each manifest that does not is passed to
-     * {@code onCorrupt} (to be logged or shown) and skipped.
+     * The newest checkpoint whose manifest validates, found without the hint; each manifest that
+     * does not is passed to {@code onCorrupt} (to be logged or shown) and skipped.
      */
     public Optional<Manifest> latestValid(Consumer<ManifestException> onCorrupt) throws IOException {
         List<Long> steps = steps();
@@ -94,17 +130,41 @@ public final class CheckpointCatalog {
         return Optional.empty();
     }
 
+    /**
+     * The step the LATEST hint names, or empty when there is none or it is unusable: any content
+     * (garbage, a negative or oversized number, a directory, a huge object) or failure to read it is
+     * ignored with one warning per distinct problem, never an exception.
+     */
     private Optional<Long> readHint() {
+        String problem;
         try {
-            if (store.stat(Layout.LATEST).isEmpty()) {
-                return Optional.empty();
+            Optional<ObjectInfo> info = store.stat(Layout.LATEST);
+            if (info.isEmpty()) {
+                return Optional.empty(); // absent, or a directory: not an object
             }
-            String text = new String(store.readAll(Layout.LATEST), StandardCharsets.UTF_8).trim();
-            return Optional.of(Long.parseLong(text));
-        } catch (IOException | NumberFormatException e) {
-            LOG.warn("ignoring unreadable LATEST hint in {}: {}", store.uri(), e.toString());
-            return Optional.empty();
+            if (info.get().length() > MAX_HINT_BYTES) {
+                problem = "it has " + info.get().length() + " bytes";
+            } else {
+                String text = new String(store.readAll(Layout.LATEST), StandardCharsets.UTF_8).trim();
+                try {
+                    long step = Long.parseLong(text);
+                    if (step >= 0) {
+                        return Optional.of(step);
+                    }
+                    problem = "negative step " + step;
+                } catch (NumberFormatException e) {
+                    problem = "not a step: '" + EntryNames.excerpt(text).replaceAll("\\p{Cntrl}", "?") + "'";
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            problem = e.toString();
         }
+        String warning = "ignoring unusable LATEST hint in " + store.uri() + " (" + problem + "); listing manifests instead";
+        if (!warning.equals(lastHintWarning)) {
+            lastHintWarning = warning;
+            LOG.warn(warning);
+        }
+        return Optional.empty();
     }
 
     /** Outcome of a commit. */
