@@ -305,6 +305,10 @@ class CliTest {
         assertThat(absent).doesNotExist();
         assertThat(r2.exit()).isEqualTo(1);
         assertThat(empty).isEmptyDirectory();
+        // nor anything beside the target: the temporary directory is removed
+        try (Stream<Path> beside = Files.list(tmp)) {
+            assertThat(beside.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(RestoreCommand.TEMP_MARK));
+        }
     }
 
     // ------------------------------------------------------------------ list, restore, gc
