@@ -25,11 +25,12 @@ import java.util.Optional;
  *       directory; {@code close()} without commit deletes the temp file. A crash leaves at most a
  *       temp file, never a partial object.
  *   <li>{@link #createIfAbsent}: writes and fsyncs a temp file, then {@code link(2)}s it to the key,
- *       which fails atomically when the key exists, and fsyncs the directory. On file systems
- *       without hard links, a move without replace (atomic on POSIX local file systems; on NFS only
- *       as atomic as the server's rename).
+ *       which fails atomically when the key exists, and fsyncs the directory. A file system
+ *       without hard links is an error naming the path: no non-atomic fallback.
  *   <li>{@link #read}: a missing key (or a directory) is {@link NoSuchObjectException} at open; a
- *       range past the end is {@link java.io.EOFException} when read.
+ *       range past the end is {@link java.io.EOFException} when read. Ranges of 1 MiB or more are
+ *       memory-mapped and never unmapped explicitly (the GC releases them), so closing a stream
+ *       while another thread reads it is an {@link java.io.IOException} there, not a JVM crash.
  *   <li>{@link #stat}: a missing key or a directory is empty.
  *   <li>{@link #list}: a walk of the directory holding the prefix, without temp files; not a
  *       snapshot of concurrent changes. {@link #listAfter} stats only the entries after its cursor.

@@ -39,12 +39,9 @@ final class LocalCommitter {
             } catch (FileAlreadyExistsException e) {
                 return false;
             } catch (UnsupportedOperationException e) {
-                // no hard links here; a move without REPLACE_EXISTING is the best this file system offers
-                try {
-                    Files.move(temp, target);
-                } catch (FileAlreadyExistsException e2) {
-                    return false;
-                }
+                // a move without replace checks, then renames: two callers could both "win". No commit then.
+                throw new StorageException("atomic create of " + uri.resolve(key) + " is not possible: the file system of "
+                        + target.getParent() + " has no hard links (link(2)), the only no-replace atomic step used here", e);
             }
             LocalFiles.fsyncDirectory(target.getParent());
             return true;

@@ -27,11 +27,15 @@ final class LocalFiles {
         }
     }
 
+    /**
+     * Renames {@code from} over {@code to} atomically. A file system that cannot is an error naming
+     * both paths, never a plain move (which could leave a partial object under the key).
+     */
     static void moveReplacing(Path from, Path to) throws IOException {
         try {
             Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+            throw new StorageException("cannot rename " + from + " to " + to + " atomically on this file system", e);
         }
     }
 

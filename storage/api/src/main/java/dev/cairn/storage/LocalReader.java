@@ -3,7 +3,6 @@ package dev.cairn.storage;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
@@ -59,14 +58,27 @@ final class LocalReader {
     /** Ranges at least this long are read through a memory mapping. */
     private static final long MAP_THRESHOLD = 1L << 20;
 
-    /** A mapped range; unmapped on close so a deleted object's space is freed at once. */
+    /**
+     * A mapped range. Closing drops the reference and never unmaps explicitly: unmapping (through
+     * {@code Unsafe.invokeCleaner}) while another thread is still inside {@link #read} crashes the
+     * JVM, so the mapping is released by the garbage collector once no stream holds it. A read after
+     * close (also one racing with it) gets an {@link IOException}, or finishes reading valid bytes.
+     */
     static final class MappedRangeInputStream extends InputStream {
         private final String name;
-        private MappedByteBuffer buffer;
+        private volatile MappedByteBuffer buffer;
 
         MappedRangeInputStream(MappedByteBuffer buffer, String name) {
             this.buffer = buffer;
             this.name = name;
+        }
+
+        private MappedByteBuffer open() throws IOException {
+            MappedByteBuffer b = buffer;
+            if (b == null) {
+                throw new IOException("stream of " + name + " is closed");
+            }
+            return b;
         }
 
         @Override
@@ -78,76 +90,47 @@ final class LocalReader {
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
-            if (buffer == null) {
-                throw new IOException("stream of " + name + " is closed");
-            }
+            MappedByteBuffer buf = open();
             if (len == 0) {
                 return 0;
             }
-            if (!buffer.hasRemaining()) {
-                return -1;
+            synchronized (buf) {
+                if (!buf.hasRemaining()) {
+                    return -1;
+                }
+                int n = Math.min(len, buf.remaining());
+                try {
+                    buf.get(b, off, n);
+                } catch (InternalError e) {
+                    // SIGBUS: the file was truncated under the mapping
+                    throw new EOFException(name + " was truncated while being read");
+                }
+                return n;
             }
-            int n = Math.min(len, buffer.remaining());
-            try {
-                buffer.get(b, off, n);
-            } catch (InternalError e) {
-                // SIGBUS: the file was truncated under the mapping
-                throw new EOFException(name + " was truncated while being read");
-            }
-            return n;
         }
 
         @Override
-        public long skip(long n) {
-            if (buffer == null || n <= 0) {
+        public long skip(long n) throws IOException {
+            MappedByteBuffer buf = open();
+            if (n <= 0) {
                 return 0;
             }
-            int k = (int) Math.min(n, buffer.remaining());
-            buffer.position(buffer.position() + k);
-            return k;
+            synchronized (buf) {
+                int k = (int) Math.min(n, buf.remaining());
+                buf.position(buf.position() + k);
+                return k;
+            }
         }
 
         @Override
         public int available() {
-            return buffer == null ? 0 : buffer.remaining();
+            MappedByteBuffer buf = buffer;
+            return buf == null ? 0 : buf.remaining();
         }
 
         @Override
         public void close() {
-            MappedByteBuffer b = buffer;
             buffer = null;
-            if (b != null) {
-                Unmapper.unmap(b);
-            }
-        }
-    }
-
-    /** Unmaps through {@code sun.misc.Unsafe.invokeCleaner} when available; otherwise the GC does it later. */
-    private static final class Unmapper {
-        private static final java.lang.invoke.MethodHandle INVOKE_CLEANER = find();
-
-        private static java.lang.invoke.MethodHandle find() {
-            try {
-                Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
-                java.lang.reflect.Field f = unsafeClass.getDeclaredField("theUnsafe");
-                f.setAccessible(true);
-                Object unsafe = f.get(null);
-                return java.lang.invoke.MethodHandles.lookup()
-                        .findVirtual(unsafeClass, "invokeCleaner", java.lang.invoke.MethodType.methodType(void.class, ByteBuffer.class))
-                        .bindTo(unsafe);
-            } catch (ReflectiveOperationException | RuntimeException e) {
-                return null;
-            }
-        }
-
-        static void unmap(ByteBuffer b) {
-            if (INVOKE_CLEANER != null) {
-                try {
-                    INVOKE_CLEANER.invokeExact(b);
-                } catch (Throwable e) {
-                    // left to the GC
-                }
-            }
         }
     }
 }
