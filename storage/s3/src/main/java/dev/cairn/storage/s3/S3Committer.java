@@ -7,8 +7,6 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.util.Arrays;
 import java.util.Optional;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.sync.RequestBody;
@@ -18,12 +16,10 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
 
 /** {@link S3CheckpointStore#createIfAbsent}: the conditional PutObject that commits a checkpoint, and how an unknown outcome is resolved. */
 final class S3Committer {
-    private static final Logger LOG = LoggerFactory.getLogger(S3Committer.class);
     private final StorageUri uri;
     private final S3Options options;
     private final S3Client s3;
     private final String bucket;
-    private final String base;
     private final S3Bucket b;
 
     private final S3Reader reader;
@@ -35,7 +31,6 @@ final class S3Committer {
         this.options = b.options();
         this.s3 = b.s3();
         this.bucket = b.bucket();
-        this.base = b.base();
     }
 
     private String objectKey(String key) {

@@ -20,7 +20,6 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 /** Listings (ListObjectsV2) and deletes (DeleteObject, DeleteObjects) of one store. */
 final class S3Namespace {
     private final StorageUri uri;
-    private final S3Options options;
     private final S3Client s3;
     private final String bucket;
     private final String base;
@@ -29,7 +28,6 @@ final class S3Namespace {
     S3Namespace(S3Bucket b) {
         this.b = b;
         this.uri = b.uri();
-        this.options = b.options();
         this.s3 = b.s3();
         this.bucket = b.bucket();
         this.base = b.base();

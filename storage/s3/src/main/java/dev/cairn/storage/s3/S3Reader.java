@@ -19,19 +19,15 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
 /** Ranged GETs and HEADs of one store. */
 final class S3Reader {
     private final StorageUri uri;
-    private final S3Options options;
     private final S3Client s3;
     private final String bucket;
-    private final String base;
     private final S3Bucket b;
 
     S3Reader(S3Bucket b) {
         this.b = b;
         this.uri = b.uri();
-        this.options = b.options();
         this.s3 = b.s3();
         this.bucket = b.bucket();
-        this.base = b.base();
     }
 
     private String objectKey(String key) {
