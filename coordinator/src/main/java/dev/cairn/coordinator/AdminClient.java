@@ -1,9 +1,10 @@
 package dev.cairn.coordinator;
 
 import dev.cairn.proto.v1.AdminServiceGrpc;
+import dev.cairn.protocol.BearerToken;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
-import io.grpc.stub.MetadataUtils;
 import io.grpc.netty.NettyChannelBuilder;
 import java.util.concurrent.TimeUnit;
 
@@ -23,18 +24,24 @@ public final class AdminClient implements AutoCloseable {
      * (a coordinator started with a token refuses admin calls without it).
      */
     public AdminClient(String address, String token) {
+        this(address, token, InsecureChannelCredentials.create());
+    }
+
+    /**
+     * Connects to {@code host:port} with the given transport credentials (plaintext or TLS, see
+     * {@link dev.cairn.protocol.TlsFiles#client}); a non-empty {@code token} is sent with every call.
+     *
+     * @throws IllegalArgumentException when the address is not host:port or the token cannot travel in a header
+     */
+    public AdminClient(String address, String token, ChannelCredentials credentials) {
         if (!address.matches("[^:\\s]+:\\d{1,5}")) {
             throw new IllegalArgumentException("coordinator address '" + address + "' is not host:port");
         }
         String[] hp = address.split(":");
-        channel = NettyChannelBuilder.forAddress(hp[0], Integer.parseInt(hp[1])).usePlaintext().build();
-        AdminServiceGrpc.AdminServiceBlockingStub s = AdminServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
-        if (token != null && !token.isEmpty()) {
-            Metadata headers = new Metadata();
-            headers.put(AdminAuth.AUTHORIZATION, AdminAuth.BEARER + token);
-            s = s.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
-        }
-        stub = s;
+        channel = NettyChannelBuilder.forAddress(hp[0], Integer.parseInt(hp[1]), credentials)
+                .intercept(BearerToken.clientInterceptor(token))
+                .build();
+        stub = AdminServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
     }
 
     @Override

@@ -5,21 +5,19 @@ import io.grpc.Status;
 import io.grpc.StatusException;
 
 /**
- * Whether a join may enter the run: token, run id, world size and worker index. Whether the index
- * is free is the state machine's business.
+ * Whether a join may enter the run: run id, world size and worker index. The token is checked
+ * before, by the session service ({@link TokenAuth}); whether the index is free is the state
+ * machine's business.
  */
 final class Admission {
     private Admission() {}
 
     /**
-     * Throws a status naming what is wrong: PERMISSION_DENIED (token), FAILED_PRECONDITION (run
-     * id), INVALID_ARGUMENT (world size, index).
+     * Throws a status naming what is wrong: FAILED_PRECONDITION (run id), INVALID_ARGUMENT (world
+     * size, index).
      */
     static void check(CoordinatorConfig config, Join join) throws StatusException {
         int index = join.getWorkerIndex();
-        if (!config.token().isEmpty() && !config.token().equals(join.getToken())) {
-            throw Status.PERMISSION_DENIED.withDescription("worker " + index + ": wrong or missing token for run " + config.runId()).asException();
-        }
         if (!join.getRunId().equals(config.runId())) {
             throw Status.FAILED_PRECONDITION.withDescription("worker " + index + " belongs to run " + LogSafe.quote(join.getRunId())
                     + " but this coordinator runs '" + config.runId() + "'").asException();

@@ -8,6 +8,7 @@ import dev.cairn.storage.CheckpointStores;
 import dev.cairn.storage.Manifest;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
@@ -69,9 +70,12 @@ public final class Coordinator implements AutoCloseable {
         this.sessions = new SessionService(config, loop, machine);
     }
 
-    /** Starts a coordinator serving on {@code host:port} (port 0 picks a free one). */
+    /**
+     * Starts a coordinator serving on {@code host:port} (port 0 picks a free one), with TLS when
+     * the config has server credentials ({@link CoordinatorConfig.Builder#tls}).
+     */
     public static Coordinator start(CoordinatorConfig config, String host, int port) throws IOException {
-        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port), config.serverCredentials())
                 .keepAliveTime(2, TimeUnit.SECONDS)
                 .keepAliveTimeout(2, TimeUnit.SECONDS)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS)
@@ -105,10 +109,13 @@ public final class Coordinator implements AutoCloseable {
         }
         try {
             AdminService admin = new AdminService(config, c.loop, c.machine, c.book);
-            c.server = serverBuilder.addService(c.sessions)
-                    .addService(config.token().isEmpty() ? admin.bindService()
-                            : io.grpc.ServerInterceptors.intercept(admin, new AdminAuth(config.token())))
-                    .build().start();
+            if (config.token().isEmpty()) {
+                serverBuilder.addService(c.sessions).addService(admin);
+            } else {
+                serverBuilder.addService(ServerInterceptors.intercept(c.sessions, TokenAuth.headerOrJoin(config.token())))
+                        .addService(ServerInterceptors.intercept(admin, TokenAuth.required(config.token())));
+            }
+            c.server = serverBuilder.build().start();
         } catch (IOException e) {
             c.close();
             throw new IOException("cannot serve run " + config.runId() + ": " + e.getMessage(), e);

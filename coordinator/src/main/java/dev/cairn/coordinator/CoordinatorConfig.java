@@ -2,8 +2,12 @@ package dev.cairn.coordinator;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.cairn.protocol.TlsFiles;
 import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.StorageUri;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ServerCredentials;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.UnaryOperator;
 
@@ -11,6 +15,8 @@ import java.util.function.UnaryOperator;
  * Settings of a coordinator. Defaults: heartbeats every second, a worker silent for 6 s is lost,
  * the barrier waits 60 s, an upload 30 min, retention keeps the last 5.
  *
+ * @param token shared secret every call must carry (empty: none)
+ * @param serverCredentials plaintext or TLS ({@link Builder#tls}); used by {@link Coordinator#start(CoordinatorConfig, String, int)}
  * @param storeDecorator wraps the store the coordinator opens (see {@link Builder#storeDecorator})
  */
 public record CoordinatorConfig(
@@ -25,6 +31,7 @@ public record CoordinatorConfig(
         Duration uploadTimeout,
         RetentionPolicy retention,
         String token,
+        ServerCredentials serverCredentials,
         CoordinatorHooks hooks,
         UnaryOperator<CheckpointStore> storeDecorator) {
 
@@ -57,6 +64,10 @@ public record CoordinatorConfig(
         }
         requireNonNull(retention, "retention is null");
         token = token == null ? "" : token;
+        if (!token.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+            throw new IllegalArgumentException("the token must be printable ASCII without spaces (it travels in a gRPC header)");
+        }
+        serverCredentials = serverCredentials == null ? InsecureServerCredentials.create() : serverCredentials;
         hooks = hooks == null ? CoordinatorHooks.NONE : hooks;
         storeDecorator = storeDecorator == null ? UnaryOperator.identity() : storeDecorator;
     }
@@ -78,6 +89,7 @@ public record CoordinatorConfig(
         private Duration uploadTimeout = Duration.ofMinutes(30);
         private RetentionPolicy retention = RetentionPolicy.keepLast(5);
         private String token = "";
+        private ServerCredentials serverCredentials = InsecureServerCredentials.create();
         private CoordinatorHooks hooks = CoordinatorHooks.NONE;
         private UnaryOperator<CheckpointStore> storeDecorator = UnaryOperator.identity();
 
@@ -95,6 +107,13 @@ public record CoordinatorConfig(
         public Builder uploadTimeout(Duration d) { this.uploadTimeout = d; return this; }
         public Builder retention(RetentionPolicy r) { this.retention = r; return this; }
         public Builder token(String t) { this.token = t; return this; }
+        /**
+         * Serves TLS with this PEM certificate chain and PKCS#8 key; mutual TLS when {@code clientCa}
+         * is not null (clients must present a certificate it signed). All null: plaintext.
+         *
+         * @throws IllegalArgumentException naming a missing, unreadable or invalid file
+         */
+        public Builder tls(Path cert, Path key, Path clientCa) { this.serverCredentials = TlsFiles.server(cert, key, clientCa); return this; }
         /** Fault-injection hooks for chaos campaigns (default: none). */
         public Builder hooks(CoordinatorHooks h) { this.hooks = h; return this; }
         /**
@@ -105,7 +124,7 @@ public record CoordinatorConfig(
 
         public CoordinatorConfig build() {
             return new CoordinatorConfig(runId, worldSize, storage, saveEverySteps, saveEvery, heartbeatInterval,
-                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token, hooks, storeDecorator);
+                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token, serverCredentials, hooks, storeDecorator);
         }
     }
 }

@@ -72,7 +72,7 @@ final class SaveCoordinator {
     /**
      * Admits a worker. Returns the welcome to send, or throws a status naming what was wrong:
      * INVALID_ARGUMENT (index, world size), FAILED_PRECONDITION (run id), ALREADY_EXISTS (index
-     * taken by a live session), PERMISSION_DENIED (token).
+     * taken by a live session). The token was checked before, by the session service.
      */
     Welcome join(Object session, Join join) throws StatusException {
         int index = join.getWorkerIndex();

@@ -45,7 +45,7 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
                     + " has " + max + " sessions open, the most it accepts").asRuntimeException());
             return new NoOp();
         }
-        Session s = new Session((ServerCallStreamObserver<CoordinatorMessage>) responseObserver);
+        Session s = new Session((ServerCallStreamObserver<CoordinatorMessage>) responseObserver, TokenAuth.AUTHENTICATED.get());
         loop.schedule(JOIN_DEADLINE_MILLIS, () -> {
             if (s.worker < 0 && !s.ended) {
                 s.close(Status.DEADLINE_EXCEEDED.withDescription("no join within " + JOIN_DEADLINE_MILLIS + " ms of opening the session"));
@@ -94,12 +94,15 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
     /** One worker's stream. */
     private final class Session implements StreamObserver<AgentMessage> {
         private final ServerCallStreamObserver<CoordinatorMessage> out;
+        /** The call carried the run's token in its metadata. */
+        private final boolean authenticated;
         private int worker = -1;
         private boolean ended;
         private final java.util.concurrent.atomic.AtomicBoolean counted = new java.util.concurrent.atomic.AtomicBoolean(true);
 
-        Session(ServerCallStreamObserver<CoordinatorMessage> out) {
+        Session(ServerCallStreamObserver<CoordinatorMessage> out, boolean authenticated) {
             this.out = out;
+            this.authenticated = authenticated;
         }
 
         void send(CoordinatorMessage message) {
@@ -172,6 +175,11 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
         private void join(AgentMessage msg) {
             if (!msg.hasJoin()) {
                 close(Status.FAILED_PRECONDITION.withDescription("the first message of a session must be a join"));
+                return;
+            }
+            if (!TokenAuth.joinAdmitted(config.token(), msg.getJoin().getToken(), authenticated)) {
+                LOG.warn("rejected join of worker {} to run {}: wrong or missing token", msg.getJoin().getWorkerIndex(), config.runId());
+                close(Status.UNAUTHENTICATED.withDescription("worker " + msg.getJoin().getWorkerIndex() + ": wrong or missing token for run " + config.runId()));
                 return;
             }
             try {

@@ -313,19 +313,6 @@ class SaveCoordinatorTest {
     }
 
     @Test
-    void joinRejectsABadToken() {
-        start(config(b -> b), Optional.empty());
-
-        for (String token : new String[] {"", "wrong"}) {
-            assertThatThrownBy(() -> machine.join(sessions[0], join(0).toBuilder().setToken(token).build()))
-                    .isInstanceOfSatisfying(StatusException.class, e -> {
-                        assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
-                        assertThat(e.getStatus().getDescription()).contains("wrong or missing token");
-                    });
-        }
-    }
-
-    @Test
     void welcomeCarriesTheLatestCheckpoint() throws Exception {
         CheckpointRef latest = CheckpointRef.newBuilder().setStep(100).setSaveId("100-0000abcd").setManifestKey(Layout.manifestKey(100)).build();
         start(config(b -> b.saveEverySteps(50)), Optional.of(latest));
