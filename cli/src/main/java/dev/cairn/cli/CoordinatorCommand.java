@@ -68,6 +68,15 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Option(names = "--token", description = "Shared secret workers (in their join) and admin calls (status, trigger) must present (default: \\$CAIRN_TOKEN or none).")
     String token;
 
+    @Option(names = "--tls-cert", paramLabel = "FILE", description = "Serve TLS with this certificate chain (PEM); with --tls-key.")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE", description = "The certificate's private key (PKCS#8 PEM: BEGIN PRIVATE KEY).")
+    Path tlsKey;
+
+    @Option(names = "--tls-client-ca", paramLabel = "FILE", description = "Mutual TLS: accept only clients with a certificate signed by a CA in this PEM file.")
+    Path tlsClientCa;
+
     @Override
     public Integer call() throws Exception {
         StorageUri uri = StorageUri.parse(storage.storage);
@@ -83,6 +92,7 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .uploadTimeout(Duration.ofSeconds(uploadTimeoutS))
                 .retention(retention.policy())
                 .token(token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))
+                .tls(tlsCert, tlsKey, tlsClientCa)
                 .hooks(hooks())
                 .storeDecorator(unsafeCommitBeforeDurable ? ShardLosingStore::new : UnaryOperator.identity())
                 .build();

@@ -7,6 +7,7 @@ import dev.cairn.proto.v1.StatusResponse;
 import io.grpc.StatusRuntimeException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "status", description = "Ask a running coordinator for its workers, latest checkpoint and recent saves.")
@@ -17,9 +18,12 @@ final class StatusCommand implements Callable<Integer> {
     @Option(names = "--token", description = "The coordinator's token (default: \\$CAIRN_TOKEN or none).")
     String token;
 
+    @Mixin
+    ClientTlsOptions tls;
+
     @Override
     public Integer call() {
-        try (AdminClient client = new AdminClient(coordinator, token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))) {
+        try (AdminClient client = tls.connect(coordinator, token)) {
             StatusResponse s = client.stub.status(StatusRequest.getDefaultInstance());
             System.out.printf("run %s, world size %d, storage %s%n", s.getRunId(), s.getWorldSize(), s.getStorageUri());
             System.out.printf("connected workers: %s%n", s.getConnectedWorkersList());
@@ -32,7 +36,7 @@ final class StatusCommand implements Callable<Integer> {
             }
             return 0;
         } catch (StatusRuntimeException e) {
-            throw new UserError("coordinator " + coordinator + ": " + e.getStatus().getCode() + " " + e.getStatus().getDescription());
+            throw ClientTlsOptions.failure(coordinator, e);
         }
     }
 }

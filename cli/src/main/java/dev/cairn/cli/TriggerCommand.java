@@ -5,6 +5,7 @@ import dev.cairn.proto.v1.TriggerSaveRequest;
 import io.grpc.StatusRuntimeException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "trigger", description = "Ask a running coordinator to save now (at a step just ahead of the fastest worker).")
@@ -15,17 +16,20 @@ final class TriggerCommand implements Callable<Integer> {
     @Option(names = "--token", description = "The coordinator's token (default: \\$CAIRN_TOKEN or none).")
     String token;
 
+    @Mixin
+    ClientTlsOptions tls;
+
     @Option(names = "--reason", defaultValue = "operator request")
     String reason;
 
     @Override
     public Integer call() {
-        try (AdminClient client = new AdminClient(coordinator, token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))) {
+        try (AdminClient client = tls.connect(coordinator, token)) {
             long step = client.stub.triggerSave(TriggerSaveRequest.newBuilder().setReason(reason).build()).getTargetStep();
             System.out.printf("workers will save at step %d%n", step);
             return 0;
         } catch (StatusRuntimeException e) {
-            throw new UserError("coordinator " + coordinator + ": " + e.getStatus().getCode() + " " + e.getStatus().getDescription());
+            throw ClientTlsOptions.failure(coordinator, e);
         }
     }
 }
