@@ -1,6 +1,7 @@
 package dev.cairn.agent;
 
 import dev.cairn.proto.v1.AgentMessage;
+import dev.cairn.proto.v1.PreemptionNotice;
 import dev.cairn.proto.v1.Prepare;
 import dev.cairn.proto.v1.Welcome;
 import dev.cairn.protocol.SaveOutcome;
@@ -17,6 +18,7 @@ import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -191,7 +193,7 @@ public final class CairnAgent implements AutoCloseable {
     }
 
     /** Every step with a committed checkpoint in this run's storage, ascending (lists storage). */
-    public java.util.List<Long> committedSteps() throws IOException {
+    public List<Long> committedSteps() throws IOException {
         return new CheckpointCatalog(store()).steps();
     }
 
@@ -259,10 +261,9 @@ public final class CairnAgent implements AutoCloseable {
         long start = System.nanoTime();
         PendingSave ps = prepare(step);
         if (ps == null) {
+            // already failed: the upload thread drains (and frees) whatever is put into it
             ps = new PendingSave(step);
-            ps.uploadQueued.complete(null);
             ps.fail(notConnected(step));
-            return new SaveInProgress(session, tracker, ps, new StagedShard(pool, step), config.hooks(), start);
         }
         return stage(ps, start);
     }
@@ -325,7 +326,7 @@ public final class CairnAgent implements AutoCloseable {
      */
     public void requestEmergencySave(long step) {
         session.noteStep(step);
-        session.send(AgentMessage.newBuilder().setPreemption(dev.cairn.proto.v1.PreemptionNotice.newBuilder().setStep(step)).build());
+        session.send(AgentMessage.newBuilder().setPreemption(PreemptionNotice.newBuilder().setStep(step)).build());
     }
 
     /** The step of the newest checkpoint this agent knows to be committed, or -1. */
@@ -366,6 +367,19 @@ public final class CairnAgent implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        closed = true;
+        session.leave();
+        shutdownNow();
+    }
+
+    /**
+     * Leaves the run at once, without waiting for uploads: the coordinator aborts saves not yet
+     * fully reported (WORKER_LOST). Idempotent.
+     */
+    public void closeNow() {
+        if (closed) {
+            return;
         }
         closed = true;
         session.leave();
