@@ -248,4 +248,34 @@ class SidecarTest {
         JsonNode busy = call(Map.of("op", "begin_save", "step", 6, "bytes", 64));
         assertThat(busy.get("error").get("type").asText()).isEqualTo("Busy");
     }
+
+    @Test
+    void whenTheParentProcessEndsTheSidecarStopsAndRemovesItsFiles() throws Exception {
+        Process parent = new ProcessBuilder("sleep", "300").start();
+        try {
+            Path otherSocket = dir.resolve("other.sock");
+            AgentConfig agent = AgentConfig.builder("127.0.0.1:" + coordinator.port(), "run-other", 0, 1)
+                    .stagingBytes(1 << 20).connectTimeout(Duration.ofSeconds(10)).build();
+            // the coordinator serves run-1 only: a sidecar for another run is refused, naming the run
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> Sidecar.start(
+                            new Sidecar.Options(agent, otherSocket, 1 << 20, parent.pid(), dir, Duration.ofSeconds(2)), line -> { }))
+                    .isInstanceOf(dev.cairn.agent.AgentException.class).hasMessageContaining("run-other");
+            assertThat(Files.list(dir).filter(p -> p.getFileName().toString().startsWith("cairn-run-other"))).isEmpty();
+
+            client.close();
+            exit.get(20, TimeUnit.SECONDS); // frees worker 0 of run-1
+            AgentConfig same = AgentConfig.builder("127.0.0.1:" + coordinator.port(), "run-1", 0, 1)
+                    .stagingBytes(1 << 20).connectTimeout(Duration.ofSeconds(10)).build();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> coordinator.connectedWorkers().isEmpty());
+            Sidecar child = Sidecar.start(new Sidecar.Options(same, otherSocket, 1 << 20, parent.pid(), dir, Duration.ofSeconds(2)), line -> { });
+            CompletableFuture<Integer> childExit = CompletableFuture.supplyAsync(child::serve);
+            assertThat(child.sharedFile()).exists();
+            parent.destroyForcibly();
+            assertThat(childExit.get(20, TimeUnit.SECONDS)).isZero();
+            assertThat(otherSocket).doesNotExist();
+            assertThat(child.sharedFile()).doesNotExist();
+        } finally {
+            parent.destroyForcibly();
+        }
+    }
 }
