@@ -15,7 +15,6 @@ import dev.cairn.storage.StorageUri;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
@@ -89,17 +88,7 @@ public final class CairnAgent implements AutoCloseable {
      *     id, token; the index is taken) or does not answer within the connect timeout
      */
     public static CairnAgent connect(AgentConfig config) throws AgentException {
-        String[] hostPort = config.coordinator().split(":");
-        ManagedChannel channel = NettyChannelBuilder.forAddress(hostPort[0], Integer.parseInt(hostPort[1]))
-                .usePlaintext()
-                .keepAliveTime(2, TimeUnit.SECONDS)
-                .keepAliveTimeout(2, TimeUnit.SECONDS)
-                .keepAliveWithoutCalls(true)
-                .maxInboundMessageSize(64 << 20)
-                // Inbound only updates state and completes internal futures (a Release wakes the upload
-                // thread directly); the futures users see are completed on the events thread.
-                .directExecutor()
-                .build();
+        ManagedChannel channel = CoordinatorSession.nettyChannel(config);
         return join(new CairnAgent(config, channel, channel));
     }
 
@@ -238,7 +227,9 @@ public final class CairnAgent implements AutoCloseable {
         long start = System.nanoTime();
         PendingSave ps = prepare(step);
         if (ps == null) {
-            return failedHandle(step);
+            PendingSave failed = new PendingSave(step);
+            failed.fail(notConnected(step));
+            return new SaveHandle(step, 0, failed.committed);
         }
         SaveInProgress save = stage(ps, start);
         try {
@@ -292,12 +283,6 @@ public final class CairnAgent implements AutoCloseable {
 
     private SaveAbortedException notConnected(long step) {
         return new SaveAbortedException(step, SaveOutcome.COORDINATOR_LOST, "not connected to coordinator " + config.coordinator());
-    }
-
-    private SaveHandle failedHandle(long step) {
-        PendingSave ps = new PendingSave(step);
-        ps.fail(notConnected(step));
-        return new SaveHandle(step, 0, ps.committed);
     }
 
     private SaveInProgress stage(PendingSave ps, long start) {

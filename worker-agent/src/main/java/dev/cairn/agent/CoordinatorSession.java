@@ -8,7 +8,9 @@ import dev.cairn.proto.v1.Welcome;
 import dev.cairn.proto.v1.WorkerSessionServiceGrpc;
 import dev.cairn.protocol.SaveOutcome;
 import io.grpc.Channel;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
+import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.CompletableFuture;
@@ -52,6 +54,21 @@ final class CoordinatorSession {
         this.channel = channel;
         this.tracker = tracker;
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> CairnAgent.daemon(r, "cairn-agent-" + config.workerIndex()));
+    }
+
+    /** The channel {@link CairnAgent#connect(AgentConfig)} builds (and owns) for {@code config.coordinator()}. */
+    static ManagedChannel nettyChannel(AgentConfig config) {
+        String[] hostPort = config.coordinator().split(":");
+        return NettyChannelBuilder.forAddress(hostPort[0], Integer.parseInt(hostPort[1]))
+                .usePlaintext()
+                .keepAliveTime(2, TimeUnit.SECONDS)
+                .keepAliveTimeout(2, TimeUnit.SECONDS)
+                .keepAliveWithoutCalls(true)
+                .maxInboundMessageSize(64 << 20)
+                // Inbound only updates state and completes internal futures (a Release wakes the upload
+                // thread directly); the futures users see are completed on the events thread.
+                .directExecutor()
+                .build();
     }
 
     /** Opens a stream and sends the join; the future completes with the welcome or the stream's error. */
