@@ -21,6 +21,21 @@ public final class SidecarMain {
     private static final Set<String> OPTIONS = Set.of("--coordinator", "--run-id", "--rank", "--world", "--socket", "--token",
             "--staging-mib", "--parent-pid", "--storage", "--shm-dir");
 
+    static final String USAGE = String.join("\n",
+            "Usage: cairn agent --coordinator HOST:PORT --run-id RUN --rank I --world N --socket PATH",
+            "                   [--token T] [--staging-mib M] [--parent-pid PID] [--storage URI] [--shm-dir DIR]",
+            "Runs the local sidecar agent of one non-JVM trainer (see docs/sidecar-protocol.md).",
+            "      --coordinator HOST:PORT  the coordinator",
+            "      --run-id RUN             the run to join",
+            "      --rank I                 this trainer's worker index",
+            "      --world N                number of workers",
+            "      --socket PATH            the Unix socket to serve (mode 0600)",
+            "      --token T                shared secret (or CAIRN_TOKEN)",
+            "      --staging-mib M          size of the shared staging file, 1..2047 (default 1024)",
+            "      --parent-pid PID         exit when this process ends",
+            "      --storage URI            storage root instead of the coordinator's",
+            "      --shm-dir DIR            where the shared file is created (default /dev/shm)");
+
     private SidecarMain() {}
 
     public static void main(String[] args) {
@@ -29,6 +44,10 @@ public final class SidecarMain {
 
     /** Parses {@code args}, runs the sidecar until it stops, and returns the exit code. */
     public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (java.util.Arrays.asList(args).contains("--help") || java.util.Arrays.asList(args).contains("-h")) {
+            out.println(USAGE);
+            return 0;
+        }
         Sidecar.Options options;
         try {
             options = parse(args, System.getenv("CAIRN_TOKEN"));
