@@ -37,7 +37,10 @@ final class RestoreOps {
 
     ObjectNode open(JsonNode request) throws Exception {
         JsonNode s = request.get("step");
-        Optional<RestoredCheckpoint> r = s == null || s.isNull() ? agent.restoreLatest() : agent.restore(Json.step(request));
+        // without a step: the newest checkpoint the coordinator announced, also one committed after the join
+        long latest = agent.lastCommittedStep();
+        Optional<RestoredCheckpoint> r = s != null && !s.isNull() ? agent.restore(Json.step(request))
+                : latest >= 0 ? agent.restore(latest) : agent.restoreLatest();
         if (r.isEmpty()) {
             if (s != null && !s.isNull()) {
                 throw new RequestException("NotFound", "no committed checkpoint of step " + s + " in this run's storage");
