@@ -49,6 +49,7 @@ public final class Main implements Runnable {
 
     public static void main(String[] args) {
         configureLogging(args);
+        if (args.length > 0 && args[0].equals("agent")) System.exit(dev.cairn.agent.sidecar.SidecarMain.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
         System.exit(execute(args));
     }
 
