@@ -7,6 +7,7 @@ import dev.cairn.agent.CairnAgent;
 import dev.cairn.agent.RestoredCheckpoint;
 import dev.cairn.agent.SaveAbortedException;
 import dev.cairn.agent.SaveHandle;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -64,6 +65,18 @@ public final class ToyWorkerCommand implements Callable<Integer> {
             description = "Storage URI to use instead of the one the coordinator announces (which carries no options, e.g. no S3 endpoint or credentials).")
     String storage;
 
+    @Option(names = "--token", description = "The coordinator's token (default: \\$CAIRN_TOKEN or none).")
+    String token;
+
+    @Option(names = "--tls-ca", paramLabel = "FILE", description = "Connect with TLS, trusting the CA certificate(s) in this PEM file.")
+    Path tlsCa;
+
+    @Option(names = "--tls-cert", paramLabel = "FILE", description = "Client certificate (PEM) for a coordinator requiring mutual TLS; with --tls-key.")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE", description = "The client certificate's private key (PKCS#8 PEM).")
+    Path tlsKey;
+
     /**
      * The command line of a toy worker (without the JVM): the options every launcher passes; more
      * ({@code --pause-at}, {@code --chunk-kib}, ...) can be added to the returned list.
@@ -79,6 +92,9 @@ public final class ToyWorkerCommand implements Callable<Integer> {
         int stateBytes = stateKib * 1024;
         AgentHooks hooks = pauseHooks();
         AgentConfig config = AgentConfig.builder(coordinator, runId, index, world)
+                .token(token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))
+                .tlsCa(tlsCa)
+                .tlsClientCert(tlsCert, tlsKey)
                 .stagingBytes((long) stagingMib << 20)
                 .chunkBytes(chunkKib << 10)
                 .hooks(hooks)

@@ -2,6 +2,10 @@ package dev.cairn.agent;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.cairn.protocol.TlsFiles;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
+import java.nio.file.Path;
 import java.time.Duration;
 
 /**
@@ -11,7 +15,9 @@ import java.time.Duration;
  * @param runId the run to join; must match the coordinator's
  * @param workerIndex this worker's index, 0 ≤ index &lt; worldSize
  * @param worldSize number of workers; must match the coordinator's
- * @param token shared secret, or empty
+ * @param token shared secret, or empty; sent as call metadata ({@code authorization: Bearer}) and in the join
+ * @param channelCredentials plaintext or TLS, for the channel {@link CairnAgent#connect(AgentConfig)}
+ *     builds (see {@link Builder#tlsCa} and {@link Builder#tlsClientCert})
  * @param stagingBytes off-heap (direct) memory the agent may hold for staged shards, within the JVM's
  *     direct-memory limit (by default the max heap size); a save larger than this blocks the
  *     trainer until the upload drains it (bounded memory)
@@ -26,6 +32,7 @@ public record AgentConfig(
         int workerIndex,
         int worldSize,
         String token,
+        ChannelCredentials channelCredentials,
         long stagingBytes,
         int chunkBytes,
         String storageOverride,
@@ -52,6 +59,10 @@ public record AgentConfig(
             throw new IllegalArgumentException("staging budget " + stagingBytes + " must hold at least two chunks of " + chunkBytes + " bytes");
         }
         token = token == null ? "" : token;
+        if (!token.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+            throw new IllegalArgumentException("the token must be printable ASCII without spaces (it travels in a gRPC header)");
+        }
+        channelCredentials = channelCredentials == null ? InsecureChannelCredentials.create() : channelCredentials;
         requireNonNull(connectTimeout, "connectTimeout is null");
         hooks = hooks == null ? AgentHooks.NONE : hooks;
     }
@@ -67,6 +78,9 @@ public record AgentConfig(
         private final int workerIndex;
         private final int worldSize;
         private String token = "";
+        private Path tlsCa;
+        private Path tlsCert;
+        private Path tlsKey;
         private long stagingBytes = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
         private int chunkBytes = 4 << 20;
         private String storageOverride;
@@ -81,15 +95,23 @@ public record AgentConfig(
         }
 
         public Builder token(String t) { this.token = t; return this; }
+        /** Connect with TLS, trusting the CA certificate(s) in this PEM file (null: plaintext unless a client certificate is set). */
+        public Builder tlsCa(Path caPem) { this.tlsCa = caPem; return this; }
+        /** Present this certificate (PEM) and PKCS#8 PEM key to a coordinator that requires mutual TLS; implies TLS. */
+        public Builder tlsClientCert(Path certPem, Path keyPem) { this.tlsCert = certPem; this.tlsKey = keyPem; return this; }
         public Builder stagingBytes(long b) { this.stagingBytes = b; return this; }
         public Builder chunkBytes(int b) { this.chunkBytes = b; return this; }
         public Builder storageOverride(String uri) { this.storageOverride = uri; return this; }
         public Builder connectTimeout(Duration d) { this.connectTimeout = d; return this; }
         public Builder hooks(AgentHooks h) { this.hooks = h; return this; }
 
+        /**
+         * @throws IllegalArgumentException for an invalid setting, naming a missing or invalid TLS file
+         */
         public AgentConfig build() {
+            ChannelCredentials credentials = TlsFiles.client(tlsCa, tlsCert, tlsKey);
             int chunk = (int) Math.min(chunkBytes, Math.max(4096, stagingBytes / 4));
-            return new AgentConfig(coordinator, runId, workerIndex, worldSize, token, stagingBytes, chunk, storageOverride, connectTimeout, hooks);
+            return new AgentConfig(coordinator, runId, workerIndex, worldSize, token, credentials, stagingBytes, chunk, storageOverride, connectTimeout, hooks);
         }
     }
 }

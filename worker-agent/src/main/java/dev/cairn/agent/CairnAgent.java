@@ -112,10 +112,18 @@ public final class CairnAgent implements AutoCloseable {
             agent.abandon();
             Status status = Status.fromThrowable(e.getCause());
             boolean bad = switch (status.getCode()) {
-                case INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS, PERMISSION_DENIED -> true;
+                case INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS, PERMISSION_DENIED, UNAUTHENTICATED -> true;
                 default -> false;
             };
-            String why = status.getDescription() != null ? status.getDescription() : status.getCode().toString();
+            String why = status.getDescription() != null ? status.getDescription().lines().findFirst().orElse("") : status.getCode().toString();
+            Throwable root = e.getCause();
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            if (root != e.getCause() && root.getMessage() != null) {
+                // a refused TLS handshake: "io exception" alone would not say why
+                why += " (" + root.getMessage().lines().findFirst().orElse("") + ")";
+            }
             throw new AgentException("worker " + config.workerIndex() + " could not join coordinator " + config.coordinator() + ": " + why, bad, e.getCause());
         } catch (TimeoutException e) {
             agent.abandon();

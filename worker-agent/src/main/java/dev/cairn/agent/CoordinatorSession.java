@@ -6,6 +6,7 @@ import dev.cairn.proto.v1.Heartbeat;
 import dev.cairn.proto.v1.Join;
 import dev.cairn.proto.v1.Welcome;
 import dev.cairn.proto.v1.WorkerSessionServiceGrpc;
+import dev.cairn.protocol.BearerToken;
 import dev.cairn.protocol.SaveOutcome;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
@@ -59,8 +60,7 @@ final class CoordinatorSession {
     /** The channel {@link CairnAgent#connect(AgentConfig)} builds (and owns) for {@code config.coordinator()}. */
     static ManagedChannel nettyChannel(AgentConfig config) {
         String[] hostPort = config.coordinator().split(":");
-        return NettyChannelBuilder.forAddress(hostPort[0], Integer.parseInt(hostPort[1]))
-                .usePlaintext()
+        return NettyChannelBuilder.forAddress(hostPort[0], Integer.parseInt(hostPort[1]), config.channelCredentials())
                 .keepAliveTime(2, TimeUnit.SECONDS)
                 .keepAliveTimeout(2, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
@@ -74,7 +74,10 @@ final class CoordinatorSession {
     /** Opens a stream and sends the join; the future completes with the welcome or the stream's error. */
     CompletableFuture<Welcome> open() {
         CompletableFuture<Welcome> future = new CompletableFuture<>();
-        StreamObserver<AgentMessage> stream = WorkerSessionServiceGrpc.newStub(channel).session(new Inbound(future));
+        // the token as call metadata (every call carries it), and in the join for coordinators that read it there
+        StreamObserver<AgentMessage> stream = WorkerSessionServiceGrpc.newStub(channel)
+                .withInterceptors(BearerToken.clientInterceptor(config.token()))
+                .session(new Inbound(future));
         synchronized (sendLock) {
             out = stream;
             stream.onNext(AgentMessage.newBuilder().setJoin(Join.newBuilder()

@@ -12,18 +12,20 @@ import java.util.Set;
 
 /**
  * {@code cairn agent --coordinator HOST:PORT --run-id RUN --rank I --world N --socket PATH
- * [--token T] [--staging-mib M] [--parent-pid PID] [--storage URI] [--shm-dir DIR]}: runs the
+ * [--token T] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--staging-mib M] [--parent-pid PID]
+ * [--storage URI] [--shm-dir DIR]}: runs the
  * sidecar until its trainer disconnects. Exit codes: 0 after a clean stop, 2 for bad arguments or
  * a coordinator that refuses the worker, 1 for other failures to start. The token may also come from
  * {@code CAIRN_TOKEN}.
  */
 public final class SidecarMain {
     private static final Set<String> OPTIONS = Set.of("--coordinator", "--run-id", "--rank", "--world", "--socket", "--token",
-            "--staging-mib", "--parent-pid", "--storage", "--shm-dir");
+            "--tls-ca", "--tls-cert", "--tls-key", "--staging-mib", "--parent-pid", "--storage", "--shm-dir");
 
     static final String USAGE = String.join("\n",
             "Usage: cairn agent --coordinator HOST:PORT --run-id RUN --rank I --world N --socket PATH",
-            "                   [--token T] [--staging-mib M] [--parent-pid PID] [--storage URI] [--shm-dir DIR]",
+            "                   [--token T] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]",
+            "                   [--staging-mib M] [--parent-pid PID] [--storage URI] [--shm-dir DIR]",
             "Runs the local sidecar agent of one non-JVM trainer (see docs/sidecar-protocol.md).",
             "      --coordinator HOST:PORT  the coordinator",
             "      --run-id RUN             the run to join",
@@ -31,6 +33,9 @@ public final class SidecarMain {
             "      --world N                number of workers",
             "      --socket PATH            the Unix socket to serve (mode 0600)",
             "      --token T                shared secret (or CAIRN_TOKEN)",
+            "      --tls-ca FILE            connect with TLS, trusting the CA certificate(s) in this PEM file",
+            "      --tls-cert FILE          client certificate (PEM) for a coordinator requiring mutual TLS",
+            "      --tls-key FILE           its private key (PKCS#8 PEM)",
             "      --staging-mib M          size of the shared staging file, 1..2047 (default 1024)",
             "      --parent-pid PID         exit when this process ends",
             "      --storage URI            storage root instead of the coordinator's",
@@ -106,11 +111,18 @@ public final class SidecarMain {
         AgentConfig agent = AgentConfig.builder(v.get("--coordinator"), v.get("--run-id"),
                         (int) number(v, "--rank", 0), (int) number(v, "--world", 0))
                 .token(token)
+                .tlsCa(path(v, "--tls-ca"))
+                .tlsClientCert(path(v, "--tls-cert"), path(v, "--tls-key"))
                 .stagingBytes(agentStaging)
                 .storageOverride(v.get("--storage"))
                 .build();
         return new Sidecar.Options(agent, Path.of(v.get("--socket")), stagingMib << 20, number(v, "--parent-pid", 0),
                 Path.of(v.getOrDefault("--shm-dir", "/dev/shm")), Duration.ofSeconds(60));
+    }
+
+    private static Path path(Map<String, String> v, String option) {
+        String s = v.get(option);
+        return s == null ? null : Path.of(s);
     }
 
     private static long number(Map<String, String> v, String option, long otherwise) {

@@ -36,4 +36,13 @@ class SidecarMainTest {
         assertThat(run("--bogus", "1")).isEqualTo(2);
         assertThat(err.toString(StandardCharsets.UTF_8)).contains("unknown option '--bogus'");
     }
+
+    @Test
+    void aBadTlsFileIsNamedWithExitTwo() {
+        assertThat(run("--help")).isZero();
+        assertThat(out.toString(StandardCharsets.UTF_8)).contains("--tls-ca FILE", "--tls-cert FILE", "--tls-key FILE");
+        assertThat(run("--coordinator", "h:1", "--run-id", "r", "--rank", "0", "--world", "1", "--socket", "/tmp/s",
+                "--tls-ca", "/nonexistent/ca.pem")).isEqualTo(2);
+        assertThat(err.toString(StandardCharsets.UTF_8)).isEqualTo("cairn: error: TLS CA certificate file /nonexistent/ca.pem does not exist\n");
+    }
 }
