@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Deque, List, Optional
+from typing import Deque, List, Optional, Tuple
 
 from .errors import SidecarError
 
@@ -51,7 +51,8 @@ class Sidecar:
     or this process dies (``--parent-pid``)."""
 
     def __init__(self, address: str, run_id: str, rank: int, world_size: int, token: Optional[str],
-                 staging_mib: Optional[int], timeout: float = START_TIMEOUT_S) -> None:
+                 staging_mib: Optional[int], timeout: float = START_TIMEOUT_S,
+                 tls: Tuple[Optional[str], Optional[str], Optional[str]] = (None, None, None)) -> None:
         self._dir = tempfile.mkdtemp(prefix="cairn-")
         self.socket_path = os.path.join(self._dir, "agent.sock")
         command = find_command() + [
@@ -59,6 +60,9 @@ class Sidecar:
             "--socket", self.socket_path, "--parent-pid", str(os.getpid())]
         if staging_mib is not None:
             command += ["--staging-mib", str(int(staging_mib))]
+        for option, path in zip(("--tls-ca", "--tls-cert", "--tls-key"), tls):
+            if path is not None:
+                command += [option, path]
         env = dict(os.environ)
         if token is not None:
             env["CAIRN_TOKEN"] = token  # through the environment, not argv (visible to ps)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from . import _restore
 from ._codec import Item, leaf_items
@@ -59,12 +60,16 @@ class CheckpointManager:
     ``mirrored=True`` marks the whole state as identical on every worker (DDP), so each save
     writes it once, split across workers. SIGTERM asks for an emergency save at the next
     :meth:`save_due` (handler installed when ``handle_sigterm`` and constructed on the main
-    thread; a previously installed Python handler is still called).
+    thread; a previously installed Python handler is still called). ``tls_ca`` (a PEM file of CA
+    certificates) makes the started sidecar connect with TLS; ``tls_cert``/``tls_key`` (PEM, the key
+    in PKCS#8) add a client certificate for a coordinator that requires mutual TLS.
     """
 
     def __init__(self, address: str, run_id: str, rank: int, world_size: int, token: Optional[str] = None,
                  mirrored: bool = False, staging_mib: Optional[int] = None, sidecar: Optional[str] = None,
-                 *, handle_sigterm: bool = True) -> None:
+                 *, handle_sigterm: bool = True, tls_ca: Optional[Union[str, "os.PathLike[str]"]] = None,
+                 tls_cert: Optional[Union[str, "os.PathLike[str]"]] = None,
+                 tls_key: Optional[Union[str, "os.PathLike[str]"]] = None) -> None:
         if not isinstance(address, str) or not address.rpartition(":")[2].isdigit():
             raise ValueError(f"address must be 'host:port', got {address!r}")
         if not isinstance(run_id, str) or not run_id:
@@ -75,6 +80,9 @@ class CheckpointManager:
             raise ValueError(f"rank must be an int in [0, {world_size}), got {rank!r}")
         if staging_mib is not None and (not isinstance(staging_mib, int) or staging_mib < 1):
             raise ValueError(f"staging_mib must be an int >= 1, got {staging_mib!r}")
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together (a client certificate and its key)")
+        self._tls = tuple(None if f is None else os.fspath(f) for f in (tls_ca, tls_cert, tls_key))
         self.address, self.run_id, self.rank, self.world_size = address, run_id, rank, world_size
         self.mirrored = bool(mirrored)
         self._token, self._staging_mib, self._sidecar_path = token, staging_mib, sidecar
@@ -97,7 +105,8 @@ class CheckpointManager:
 
     def _connect(self) -> None:
         if self._sidecar_path is None:
-            self._process = Sidecar(self.address, self.run_id, self.rank, self.world_size, self._token, self._staging_mib)
+            self._process = Sidecar(self.address, self.run_id, self.rank, self.world_size, self._token, self._staging_mib,
+                                    tls=self._tls)
             path = self._process.socket_path
         else:
             path = self._sidecar_path

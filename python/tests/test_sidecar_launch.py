@@ -50,6 +50,25 @@ def test_the_started_sidecar_gets_the_agent_arguments_and_the_token_by_environme
     assert not os.path.exists(socket_dir)
 
 
+def test_tls_files_are_passed_to_the_sidecar(fake_java):
+    ca, cert, key = (fake_java / n for n in ("ca.pem", "client.pem", "client.key"))
+    mgr = cairn.CheckpointManager("chief:7400", run_id="run-7", rank=0, world_size=1, handle_sigterm=False,
+                                  tls_ca=ca, tls_cert=str(cert), tls_key=key)
+    argv = json.loads((fake_java / "args.json").read_text())["argv"]
+    pairs = dict(zip(argv[3::2], argv[4::2]))
+    assert (pairs["--tls-ca"], pairs["--tls-cert"], pairs["--tls-key"]) == (str(ca), str(cert), str(key))
+    mgr.close()
+    plain = cairn.CheckpointManager("chief:7400", run_id="run-7", rank=0, world_size=1, handle_sigterm=False)
+    argv = json.loads((fake_java / "args.json").read_text())["argv"]
+    assert not any(a.startswith("--tls") for a in argv)
+    plain.close()
+
+
+def test_a_client_certificate_needs_its_key():
+    with pytest.raises(ValueError, match="tls_cert and tls_key go together"):
+        cairn.CheckpointManager("chief:7400", run_id="r", rank=0, world_size=1, handle_sigterm=False, tls_cert="c.pem")
+
+
 def test_a_sidecar_that_exits_before_ready_is_reported_with_its_output(fake_java, monkeypatch):
     monkeypatch.setenv("FAKE_SIDECAR_FAIL", "1")
     with pytest.raises(cairn.SidecarError, match="exited with status 3 before it was ready: cannot reach the coordinator at chief:1"):
