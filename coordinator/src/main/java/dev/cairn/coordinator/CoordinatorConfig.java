@@ -114,7 +114,7 @@ public record CoordinatorConfig(
          * @throws IllegalArgumentException naming a missing, unreadable or invalid file
          */
         public Builder tls(Path cert, Path key, Path clientCa) { this.serverCredentials = TlsFiles.server(cert, key, clientCa); return this; }
-        /** Fault-injection hooks for chaos campaigns (default: none). */
+        /** Observers of the moments of a save (default: none); see {@link CoordinatorHooks}. */
         public Builder hooks(CoordinatorHooks h) { this.hooks = h; return this; }
         /**
          * Wraps the store the coordinator opens (instrumentation, caching, quotas, fault injection
