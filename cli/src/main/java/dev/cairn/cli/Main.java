@@ -18,6 +18,8 @@ import picocli.CommandLine.Command;
  * names what was wrong; nothing was written).
  */
 @Command(name = "cairn", mixinStandardHelpOptions = true, version = "cairn 0.1.0",
+        // every subcommand inherits -h/--help and -V/--version: `cairn X --help` works even where X has required options
+        scope = CommandLine.ScopeType.INHERIT,
         description = "Distributed checkpoint coordinator for multi-worker training.",
         subcommands = {
             CoordinatorCommand.class,
@@ -56,11 +58,7 @@ public final class Main implements Runnable {
     public static int execute(String... args) {
         CommandLine cmd = new CommandLine(new Main());
         // bad usage (unknown option, a value of the wrong type, a missing parameter) is one line, not the usage page
-        cmd.setParameterExceptionHandler((e, args2) -> {
-            CommandLine failed = e.getCommandLine();
-            failed.getErr().println("cairn: error: " + e.getMessage() + " (see '" + failed.getCommandSpec().qualifiedName() + " --help')");
-            return EXIT_BAD_INPUT;
-        });
+        cmd.setParameterExceptionHandler(Main::badUsage);
         cmd.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             String message = e.getMessage() == null ? e.toString() : e.getMessage();
             if (isBadInput(e)) {
@@ -74,6 +72,23 @@ public final class Main implements Runnable {
             return EXIT_CHECK_FAILED;
         });
         return cmd.execute(args);
+    }
+
+    /**
+     * Bad usage is one line naming what was wrong, with the closest valid subcommand or option when
+     * something was misspelled; a help request that came with bad usage still prints the help.
+     */
+    private static int badUsage(CommandLine.ParameterException e, String[] args) {
+        CommandLine failed = e.getCommandLine();
+        Integer help = failed.getParseResult() == null ? null : CommandLine.executeHelpRequest(failed.getParseResult());
+        if (help != null) {
+            return help;
+        }
+        // picocli reports a missing required option before an unknown one; the misspelling is the real error
+        String message = Usage.unknownOption(failed.getCommandSpec(), args)
+                .orElseGet(() -> e instanceof CommandLine.UnmatchedArgumentException u ? Usage.unmatched(u) : e.getMessage());
+        failed.getErr().println("cairn: error: " + message + " (see '" + failed.getCommandSpec().qualifiedName() + " --help')");
+        return EXIT_BAD_INPUT;
     }
 
     static boolean isBadInput(Throwable e) {
