@@ -2,9 +2,9 @@ package dev.cairn.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import static dev.cairn.cli.CliRun.cairn;
+
+import dev.cairn.cli.CliRun.Result;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -14,25 +14,6 @@ import picocli.CommandLine;
 
 /** Help and usage: every subcommand prints its usage and exits 0; misspellings are named with a suggestion. */
 class HelpTest {
-    record Result(int exit, String out, String err) {}
-
-    static Result cairn(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            exit = Main.execute(args);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-        return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    }
-
     /** Every subcommand the cairn command has, hidden ones included. */
     static Stream<String> subcommands() {
         List<String> names = new CommandLine(new Main()).getSubcommands().keySet().stream().toList();
