@@ -5,6 +5,12 @@ import dev.cairn.coordinator.Coordinator;
 import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.coordinator.CoordinatorHooks;
 import dev.cairn.storage.StorageUri;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,6 +30,11 @@ final class CoordinatorCommand implements Callable<Integer> {
 
     @Mixin
     RetentionOptions retention;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "Read options from FILE: a .properties file or a flat .json object whose keys are the long options "
+                    + "without the dashes (world=4, storage=s3://..., save-every-seconds=600). Options on the command line win.")
+    Path config;
 
     @Option(names = "--world", required = true, paramLabel = "N", description = "Number of workers.")
     int world;
@@ -63,7 +74,8 @@ final class CoordinatorCommand implements Callable<Integer> {
             description = "Chaos checker self-test only: commit manifests before every shard is durable (deliberately broken).")
     boolean unsafeCommitBeforeDurable;
 
-    @Option(names = "--token", description = "Shared secret workers must present (default: \\$CAIRN_TOKEN or none).")
+    @Option(names = "--token", description = "Shared secret workers must present (default: \\$CAIRN_TOKEN or none; prefer the variable: "
+            + "a command line is visible to every user of the machine).")
     String token;
 
     @Override
@@ -73,6 +85,9 @@ final class CoordinatorCommand implements Callable<Integer> {
             throw new UserError("--port must be between 0 and 65535, was " + port);
         }
         String run = runId != null ? runId : defaultRunId(uri);
+        Logging.setRunId(run);
+        // before anything touches storage: a taken port must not leave a new, empty root behind
+        checkCanListen(host, port);
         CoordinatorConfig config = CoordinatorConfig.builder(run, world, uri)
                 .saveEverySteps(saveEverySteps)
                 .saveEvery(Duration.ofSeconds(saveEverySeconds))
@@ -142,6 +157,28 @@ final class CoordinatorCommand implements Callable<Integer> {
                 return broken;
             }
         };
+    }
+
+    /** Fails with a message naming {@code --host}/{@code --port} when the address cannot be bound. */
+    static void checkCanListen(String host, int port) {
+        InetAddress address;
+        try {
+            address = InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            throw new UserError("--host '" + host + "' is not an address of this machine (use an IP address, a host name, or 0.0.0.0 for all)");
+        }
+        if (port == 0) {
+            return;
+        }
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new InetSocketAddress(address, port));
+        } catch (BindException e) {
+            throw new UserError("--port " + port + ": " + host + ":" + port + " is already in use or not available ("
+                    + e.getMessage() + "); stop what listens there or pick another --port (0 picks a free one)");
+        } catch (IOException e) {
+            throw new UserError("--host " + host + " --port " + port + ": cannot listen there: " + e.getMessage());
+        }
     }
 
     static String defaultRunId(StorageUri uri) {

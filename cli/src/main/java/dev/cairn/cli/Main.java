@@ -50,7 +50,15 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        configureLogging(args);
+        Logging.Settings logging;
+        try {
+            logging = Logging.parse(System.getenv("CAIRN_LOG"), Logging.defaultLevel(args));
+        } catch (UserError e) {
+            System.err.println("cairn: error: " + e.getMessage());
+            System.exit(EXIT_BAD_INPUT);
+            return;
+        }
+        Logging.configure(logging, args);
         System.exit(execute(args));
     }
 
@@ -71,7 +79,17 @@ public final class Main implements Runnable {
             }
             return EXIT_CHECK_FAILED;
         });
-        return cmd.execute(args);
+        String[] expanded = args;
+        CommandLine sub = args.length > 0 ? cmd.getSubcommands().get(args[0]) : null;
+        if (sub != null && sub.getCommandSpec().findOption(ConfigFile.OPTION) != null) {
+            try {
+                expanded = ConfigFile.expand(args, sub.getCommandSpec());
+            } catch (UserError e) {
+                cmd.getErr().println("cairn: error: " + e.getMessage());
+                return EXIT_BAD_INPUT;
+            }
+        }
+        return cmd.execute(expanded);
     }
 
     /**
@@ -98,24 +116,5 @@ public final class Main implements Runnable {
                 || e instanceof ManifestException
                 || e instanceof IllegalArgumentException
                 || (e instanceof AgentException a && a.badInput());
-    }
-
-    /** slf4j-simple reads its settings once, at the first logger: set them before anything logs. */
-    private static void configureLogging(String[] args) {
-        String level = System.getenv("CAIRN_LOG");
-        if (level == null) {
-            boolean server = args.length > 0 && (args[0].equals("coordinator") || args[0].equals("toy-worker"));
-            level = server ? "info" : "warn";
-            if (args.length > 0 && (args[0].equals("demo") || args[0].equals("chaos") || args[0].equals("bench"))) {
-                level = "error";
-            }
-        }
-        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
-        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
-        System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
-        System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "HH:mm:ss.SSS");
-        System.setProperty("org.slf4j.simpleLogger.showShortLogName", "true");
-        System.setProperty("org.slf4j.simpleLogger.log.io.grpc", "warn");
-        System.setProperty("org.slf4j.simpleLogger.log.io.netty", "warn");
     }
 }
