@@ -4,6 +4,7 @@ import dev.cairn.testkit.ClusterProcess;
 import dev.cairn.coordinator.Coordinator;
 import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.coordinator.CoordinatorHooks;
+import dev.cairn.harness.ShardLosingStore;
 import dev.cairn.storage.StorageUri;
 import java.io.IOException;
 import java.net.BindException;
@@ -19,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.function.UnaryOperator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -71,11 +73,11 @@ final class CoordinatorCommand implements Callable<Integer> {
     String pauseAt;
 
     @Option(names = "--unsafe-commit-before-durable", hidden = true,
-            description = "Chaos checker self-test only: commit manifests before every shard is durable (deliberately broken).")
+            description = "Chaos checker self-test only: lose one shard of every save right before its manifest is committed (deliberately broken store).")
     boolean unsafeCommitBeforeDurable;
 
-    @Option(names = "--token", description = "Shared secret workers must present (default: \\$CAIRN_TOKEN or none; prefer the variable: "
-            + "a command line is visible to every user of the machine).")
+    @Option(names = "--token", description = "Shared secret workers (in their join) and admin calls (status, trigger) must present "
+            + "(default: \\$CAIRN_TOKEN or none; prefer the variable: a command line is visible to every user of the machine).")
     String token;
 
     @Override
@@ -97,6 +99,7 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .retention(retention.policy())
                 .token(token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))
                 .hooks(hooks())
+                .storeDecorator(unsafeCommitBeforeDurable ? ShardLosingStore::new : UnaryOperator.identity())
                 .build();
         Coordinator coordinator = Coordinator.start(config, host, port);
         // save outcomes as events, with the wall-clock time, so a chaos campaign can time detection
@@ -118,27 +121,22 @@ final class CoordinatorCommand implements Callable<Integer> {
     }
 
     private CoordinatorHooks hooks() {
-        if (pauseAt == null && !unsafeCommitBeforeDurable) {
+        if (pauseAt == null) {
             return CoordinatorHooks.NONE;
         }
-        CoordinatorHooks.Phase phase = null;
-        long step = -1;
-        if (pauseAt != null) {
-            String[] parts = pauseAt.split("@");
-            try {
-                if (parts.length != 2) {
-                    throw new IllegalArgumentException();
-                }
-                phase = CoordinatorHooks.Phase.valueOf(parts[0].toUpperCase(Locale.ROOT));
-                step = Long.parseLong(parts[1]);
-            } catch (IllegalArgumentException e) {
-                throw new UserError("--pause-at must be PHASE@STEP with PHASE one of " + List.of(CoordinatorHooks.Phase.values())
-                        + ", was '" + pauseAt + "'");
+        CoordinatorHooks.Phase pausePhase;
+        long pauseStep;
+        String[] parts = pauseAt.split("@");
+        try {
+            if (parts.length != 2) {
+                throw new IllegalArgumentException();
             }
+            pausePhase = CoordinatorHooks.Phase.valueOf(parts[0].toUpperCase(Locale.ROOT));
+            pauseStep = Long.parseLong(parts[1]);
+        } catch (IllegalArgumentException e) {
+            throw new UserError("--pause-at must be PHASE@STEP with PHASE one of " + List.of(CoordinatorHooks.Phase.values())
+                    + ", was '" + pauseAt + "'");
         }
-        CoordinatorHooks.Phase pausePhase = phase;
-        long pauseStep = step;
-        boolean broken = unsafeCommitBeforeDurable;
         return new CoordinatorHooks() {
             @Override
             public void onPhase(Phase p, long s, String saveId) {
@@ -150,11 +148,6 @@ final class CoordinatorCommand implements Callable<Integer> {
                         Thread.currentThread().interrupt();
                     }
                 }
-            }
-
-            @Override
-            public boolean commitBeforeAllDurable() {
-                return broken;
             }
         };
     }

@@ -14,9 +14,12 @@ final class StatusCommand implements Callable<Integer> {
     @Option(names = "--coordinator", required = true, paramLabel = "HOST:PORT")
     String coordinator;
 
+    @Option(names = "--token", description = "The coordinator's token (default: \\$CAIRN_TOKEN or none).")
+    String token;
+
     @Override
     public Integer call() {
-        try (AdminClient client = new AdminClient(coordinator)) {
+        try (AdminClient client = new AdminClient(coordinator, token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))) {
             StatusResponse s = client.stub.status(StatusRequest.getDefaultInstance());
             System.out.printf("run %s, world size %d, storage %s%n", s.getRunId(), s.getWorldSize(), s.getStorageUri());
             System.out.printf("connected workers: %s%n", s.getConnectedWorkersList());

@@ -20,10 +20,14 @@ final class StorageOption {
         return CheckpointStores.open(StorageUri.parse(storage), false);
     }
 
-    /** The checkpoint at {@code step}, or the newest when {@code step} is null. */
+    /**
+     * The checkpoint at {@code step}, or when {@code step} is null the newest whose manifest
+     * validates: each newer one skipped is named on stderr, one line each.
+     */
     static Manifest select(CheckpointCatalog catalog, Long step) throws IOException {
         if (step == null) {
-            return catalog.latest().orElseThrow(() -> new UserError("no checkpoint in " + catalog.store().uri()));
+            return catalog.latest(e -> System.err.println("cairn: warning: skipped a newer checkpoint: " + e.getMessage()))
+                    .orElseThrow(() -> new UserError("no checkpoint in " + catalog.store().uri()));
         }
         if (step < 0) {
             throw new UserError("--step must not be negative, was " + step);

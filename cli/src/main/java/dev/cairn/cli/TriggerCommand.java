@@ -12,12 +12,15 @@ final class TriggerCommand implements Callable<Integer> {
     @Option(names = "--coordinator", required = true, paramLabel = "HOST:PORT")
     String coordinator;
 
+    @Option(names = "--token", description = "The coordinator's token (default: \\$CAIRN_TOKEN or none).")
+    String token;
+
     @Option(names = "--reason", defaultValue = "operator request")
     String reason;
 
     @Override
     public Integer call() {
-        try (AdminClient client = new AdminClient(coordinator)) {
+        try (AdminClient client = new AdminClient(coordinator, token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))) {
             long step = client.stub.triggerSave(TriggerSaveRequest.newBuilder().setReason(reason).build()).getTargetStep();
             System.out.printf("workers will save at step %d%n", step);
             return 0;

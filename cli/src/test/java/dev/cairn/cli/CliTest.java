@@ -55,6 +55,9 @@ class CliTest {
     /** A copy of the pristine checkpoints this test may damage. */
     private Path copyOfCheckpoints() throws IOException {
         Path root = tmp.resolve("ckpt");
+        for (int i = 2; Files.exists(root); i++) {
+            root = tmp.resolve("ckpt-" + i);
+        }
         try (Stream<Path> walk = Files.walk(pristine)) {
             for (Path p : (Iterable<Path>) walk::iterator) {
                 Path target = root.resolve(pristine.relativize(p).toString());
@@ -161,21 +164,44 @@ class CliTest {
     }
 
     @Test
-    void aCorruptManifestIsBadInputForShowVerifyAndRestore() throws IOException {
+    void aCorruptManifestIsBadInputWithItsStep() throws IOException {
         Path root = copyOfCheckpoints();
         corruptManifest(root, 30);
         Map<String, String> before = snapshot(root);
         Path to = tmp.resolve("restored");
 
-        assertBadInput(cairn("show", "--storage", root.toString()), Layout.manifestKey(30), "checksum");
-        assertBadInput(cairn("verify", "--storage", root.toString()), Layout.manifestKey(30));
-        assertBadInput(cairn("restore", "--storage", root.toString(), "--to", to.toString()), Layout.manifestKey(30));
-        assertBadInput(cairn("show", "--storage", root.toString(), "--step", "30"), Layout.manifestKey(30));
+        assertBadInput(cairn("show", "--storage", root.toString(), "--step", "30"), Layout.manifestKey(30), "checksum");
+        assertBadInput(cairn("verify", "--storage", root.toString(), "--step", "30"), Layout.manifestKey(30));
+        assertBadInput(cairn("restore", "--storage", root.toString(), "--step", "30", "--to", to.toString()), Layout.manifestKey(30));
 
         assertThat(to).doesNotExist();
         assertThat(snapshot(root)).isEqualTo(before);
-        // the older checkpoints stay usable
-        assertThat(cairn("verify", "--storage", root.toString(), "--step", "20").exit()).isZero();
+    }
+
+    @Test
+    void withoutAStepReadersUseTheNewestValidCheckpointAndNameTheSkippedOnes() throws IOException {
+        Path root = copyOfCheckpoints();
+        corruptManifest(root, 30);
+        Files.writeString(root.resolve(Layout.LATEST), "-5");
+        Path to = tmp.resolve("restored");
+
+        Result show = cairn("show", "--storage", root.toString());
+        Result verify = cairn("verify", "--storage", root.toString());
+        Result restore = cairn("restore", "--storage", root.toString(), "--to", to.toString());
+
+        for (Result r : java.util.List.of(show, verify, restore)) {
+            assertThat(r.exit()).as(r.err()).isZero();
+            assertThat(r.err().lines().filter(l -> l.startsWith("cairn: warning: "))).singleElement().satisfies(line -> assertThat(line)
+                    .startsWith("cairn: warning: skipped a newer checkpoint: ").contains(Layout.manifestKey(30)).contains("checksum"));
+            // the bad hint is a warning (logged once), never an error
+            assertThat(r.err().lines().filter(l -> l.contains("LATEST"))).singleElement().satisfies(line -> assertThat(line)
+                    .contains("ignoring unusable LATEST hint").contains("negative step -5"));
+            assertThat(r.err()).doesNotContain("Exception").doesNotContain("error");
+        }
+        assertThat(show.out()).contains("step 20");
+        assertThat(verify.out()).startsWith("ok: step 20");
+        assertThat(restore.out()).contains("restored step 20");
+        assertThat(Files.readAllBytes(to.resolve("worker-1/model/w"))).isEqualTo(CheckpointFixture.own(1, 20));
     }
 
     @Test
@@ -207,6 +233,37 @@ class CliTest {
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).startsWith("ok: step 30").contains("2 objects");
         assertThat(r.err()).isEmpty();
+    }
+
+    /** Adds an entry to a manifest and re-computes its checksum the way the codec does: a manifest only a writer with a bug makes. */
+    private static void addEntry(Path root, long step, String name, int worker, long offset, long length) throws IOException {
+        Path manifest = root.resolve(Layout.manifestKey(step));
+        ObjectMapper mapper = new ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode doc = (com.fasterxml.jackson.databind.node.ObjectNode) mapper.readTree(manifest.toFile());
+        ((com.fasterxml.jackson.databind.node.ArrayNode) doc.get("entries")).addObject()
+                .put("name", name).put("worker", worker).put("offset", offset).put("length", length).put("crc32c", "00000000");
+        doc.remove("checksum");
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(mapper.writeValueAsBytes(doc));
+        doc.put("checksum", "crc32c:" + dev.cairn.storage.ManifestCodec.hex((int) crc.getValue()));
+        Files.write(manifest, mapper.writeValueAsBytes(doc));
+    }
+
+    @Test
+    void verifyNeverPassesWhatRestoreCannotRestore() throws IOException {
+        // an entry that is also a directory of another entry, and an entry whose end overflows 64 bits
+        for (String[] bad : new String[][] {{"model/w/x", "0", "0"}, {"big", "1", Long.toString(Long.MAX_VALUE)}}) {
+            Path root = copyOfCheckpoints();
+            addEntry(root, 30, bad[0], 0, Long.parseLong(bad[1]), Long.parseLong(bad[2]));
+            Path to = tmp.resolve("restored-" + bad[0].length());
+
+            Result verify = cairn("verify", "--storage", root.toString(), "--step", "30");
+            Result restore = cairn("restore", "--storage", root.toString(), "--step", "30", "--to", to.toString());
+
+            assertBadInput(verify, Layout.manifestKey(30), bad[0]);
+            assertBadInput(restore, Layout.manifestKey(30), bad[0]);
+            assertThat(to).doesNotExist();
+        }
     }
 
     @Test
@@ -248,6 +305,10 @@ class CliTest {
         assertThat(absent).doesNotExist();
         assertThat(r2.exit()).isEqualTo(1);
         assertThat(empty).isEmptyDirectory();
+        // nor anything beside the target: the temporary directory is removed
+        try (Stream<Path> beside = Files.list(tmp)) {
+            assertThat(beside.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(RestoreCommand.TEMP_MARK));
+        }
     }
 
     // ------------------------------------------------------------------ list, restore, gc

@@ -2,12 +2,16 @@ package dev.cairn.coordinator;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.StorageUri;
 import java.time.Duration;
+import java.util.function.UnaryOperator;
 
 /**
  * Settings of a coordinator. Defaults: heartbeats every second, a worker silent for 6 s is lost,
  * the barrier waits 60 s, an upload 30 min, retention keeps the last 5.
+ *
+ * @param storeDecorator wraps the store the coordinator opens (see {@link Builder#storeDecorator})
  */
 public record CoordinatorConfig(
         String runId,
@@ -21,13 +25,18 @@ public record CoordinatorConfig(
         Duration uploadTimeout,
         RetentionPolicy retention,
         String token,
-        CoordinatorHooks hooks) {
+        CoordinatorHooks hooks,
+        UnaryOperator<CheckpointStore> storeDecorator) {
 
     public CoordinatorConfig {
         requireNonNull(runId, "runId is null");
         requireNonNull(storage, "storage is null");
         if (runId.isBlank()) {
             throw new IllegalArgumentException("run id is empty");
+        }
+        if (!ProtocolLimits.RUN_ID.matcher(runId).matches()) {
+            throw new IllegalArgumentException("run id must be 1.." + ProtocolLimits.MAX_RUN_ID_CHARS
+                    + " characters of [A-Za-z0-9._-], was " + LogSafe.quote(runId));
         }
         if (worldSize < 1 || worldSize > 100_000) {
             throw new IllegalArgumentException("world size must be between 1 and 100000, was " + worldSize);
@@ -49,6 +58,7 @@ public record CoordinatorConfig(
         requireNonNull(retention, "retention is null");
         token = token == null ? "" : token;
         hooks = hooks == null ? CoordinatorHooks.NONE : hooks;
+        storeDecorator = storeDecorator == null ? UnaryOperator.identity() : storeDecorator;
     }
 
     public static Builder builder(String runId, int worldSize, StorageUri storage) {
@@ -69,6 +79,7 @@ public record CoordinatorConfig(
         private RetentionPolicy retention = RetentionPolicy.keepLast(5);
         private String token = "";
         private CoordinatorHooks hooks = CoordinatorHooks.NONE;
+        private UnaryOperator<CheckpointStore> storeDecorator = UnaryOperator.identity();
 
         private Builder(String runId, int worldSize, StorageUri storage) {
             this.runId = runId;
@@ -86,10 +97,15 @@ public record CoordinatorConfig(
         public Builder token(String t) { this.token = t; return this; }
         /** Fault-injection hooks for chaos campaigns (default: none). */
         public Builder hooks(CoordinatorHooks h) { this.hooks = h; return this; }
+        /**
+         * Wraps the store the coordinator opens (instrumentation, caching, quotas, fault injection
+         * in tests); the coordinator closes the wrapper. Default: the store itself.
+         */
+        public Builder storeDecorator(UnaryOperator<CheckpointStore> d) { this.storeDecorator = d; return this; }
 
         public CoordinatorConfig build() {
             return new CoordinatorConfig(runId, worldSize, storage, saveEverySteps, saveEvery, heartbeatInterval,
-                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token, hooks);
+                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token, hooks, storeDecorator);
         }
     }
 }

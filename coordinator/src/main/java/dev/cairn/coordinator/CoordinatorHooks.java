@@ -22,13 +22,4 @@ public interface CoordinatorHooks {
      * barrier releases.
      */
     default void onPhase(Phase phase, long step, String saveId) {}
-
-    /**
-     * A deliberately broken commit path, for the chaos checker's self-test only: when true the
-     * coordinator commits a save's manifest as soon as all shards but one are reported, guessing the
-     * missing shard. Never true outside that test.
-     */
-    default boolean commitBeforeAllDurable() {
-        return false;
-    }
 }

@@ -177,7 +177,7 @@ class SaveCoordinatorTest {
         return EntryInfo.newBuilder().setName(name).setOffset(offset).setLength(length).setCrc32C(name.hashCode()).setReplicated(replicated).build();
     }
 
-    private SaveCoordinator.ReportResult reportDefault(String saveId, int worker, long step) {
+    private PendingSave.Ack reportDefault(String saveId, int worker, long step) {
         return machine.shardReport(worker, sessions[worker], report(saveId, worker, step, 100, entry("w", 0, 100, false)));
     }
 
@@ -185,7 +185,7 @@ class SaveCoordinatorTest {
         String saveId = prepareAll(step);
         for (int w = 0; w < WORLD; w++) {
             assertThat(machine.shardReport(w, sessions[w], report(saveId, w, step, lengths[w], entry("w", 0, lengths[w], false))))
-                    .isEqualTo(SaveCoordinator.ReportResult.ACCEPTED);
+                    .isEqualTo(PendingSave.Ack.ACCEPTED);
         }
         machine.onCommitResult(saveId, SaveCoordinator.CommitResult.COMMITTED, "");
     }
@@ -199,10 +199,10 @@ class SaveCoordinatorTest {
         machine.prepare(0, sessions[0], 100);
         machine.prepare(1, sessions[1], 100);
         assertThat(outbox.releases(0)).as("no release before the last prepare").isEmpty();
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.BARRIER);
+        assertThat(machine.phase()).contains(PendingSave.Phase.BARRIER);
         machine.prepare(2, sessions[2], 100);
 
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.UPLOADING);
+        assertThat(machine.phase()).contains(PendingSave.Phase.UPLOADING);
         String saveId = outbox.releases(0).get(0).getSaveId();
         assertThat(Layout.stepOfSaveId(saveId)).isEqualTo(100);
         for (int w = 0; w < WORLD; w++) {
@@ -219,7 +219,7 @@ class SaveCoordinatorTest {
         assertThat(outbox.commits).as("no commit before the last report").isEmpty();
         machine.shardReport(2, sessions[2], report(saveId, 2, 100, 0));
 
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.COMMITTING);
+        assertThat(machine.phase()).contains(PendingSave.Phase.COMMITTING);
         assertThat(outbox.commits).singleElement().satisfies(m -> {
             assertThat(m.runId()).isEqualTo(RUN);
             assertThat(m.step()).isEqualTo(100);
@@ -352,9 +352,9 @@ class SaveCoordinatorTest {
             assertThat(a.getStep()).isEqualTo(100);
             assertThat(a.getMessage()).contains("worker 1 prepared step 101");
         });
-        assertThat(outbox.ended).singleElement().extracting(SaveRecord::outcome).isEqualTo("STEP_MISMATCH");
+        assertThat(outbox.ended).singleElement().extracting(SaveRecord::outcome).isEqualTo(dev.cairn.protocol.SaveOutcome.STEP_MISMATCH);
         // ... and worker 1's prepare opens the barrier of step 101, which the others can still join
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.BARRIER);
+        assertThat(machine.phase()).contains(PendingSave.Phase.BARRIER);
         assertThat(machine.inFlightStep()).isEqualTo(101);
         assertThat(outbox.aborts(1)).noneMatch(a -> a.getStep() == 101);
     }
@@ -389,7 +389,7 @@ class SaveCoordinatorTest {
         machine.prepare(1, restarted, 100);
 
         assertThat(outbox.aborts(1)).noneMatch(a -> a.getStep() == 100);
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.BARRIER);
+        assertThat(machine.phase()).contains(PendingSave.Phase.BARRIER);
         assertThat(machine.inFlightStep()).isEqualTo(100);
     }
 
@@ -425,7 +425,7 @@ class SaveCoordinatorTest {
         machine.prepare(1, sessions[1], 200); // held while committing, too
         machine.onCommitResult(first, SaveCoordinator.CommitResult.COMMITTED, "");
 
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.BARRIER);
+        assertThat(machine.phase()).contains(PendingSave.Phase.BARRIER);
         assertThat(machine.inFlightStep()).isEqualTo(200);
         machine.prepare(2, sessions[2], 200);
 
@@ -462,7 +462,7 @@ class SaveCoordinatorTest {
         clock.advance(Duration.ofMillis(4000));
         machine.heartbeat(1, sessions[1], 99);
         machine.tick();
-        assertThat(machine.phase()).as("at the deadline, not before").contains(SaveCoordinator.Phase.BARRIER);
+        assertThat(machine.phase()).as("at the deadline, not before").contains(PendingSave.Phase.BARRIER);
 
         clock.advance(Duration.ofMillis(1));
         machine.tick();
@@ -548,8 +548,8 @@ class SaveCoordinatorTest {
         String saveId = prepareAll(100);
         machine.sessionLost(1, sessions[1], "stream broken");
 
-        assertThat(reportDefault(saveId, 0, 100)).isEqualTo(SaveCoordinator.ReportResult.DISCARDED);
-        assertThat(reportDefault("100-ffffffff", 0, 100)).isEqualTo(SaveCoordinator.ReportResult.UNKNOWN);
+        assertThat(reportDefault(saveId, 0, 100)).isEqualTo(PendingSave.Ack.DISCARDED);
+        assertThat(reportDefault("100-ffffffff", 0, 100)).isEqualTo(PendingSave.Ack.UNKNOWN);
         assertThat(outbox.commits).isEmpty();
         assertThat(machine.phase()).isEmpty();
     }
@@ -559,13 +559,13 @@ class SaveCoordinatorTest {
         startAndJoinAll();
         String saveId = prepareAll(100);
 
-        assertThat(reportDefault(saveId, 0, 100)).isEqualTo(SaveCoordinator.ReportResult.ACCEPTED);
-        assertThat(reportDefault(saveId, 0, 100)).isEqualTo(SaveCoordinator.ReportResult.DUPLICATE);
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.UPLOADING);
+        assertThat(reportDefault(saveId, 0, 100)).isEqualTo(PendingSave.Ack.ACCEPTED);
+        assertThat(reportDefault(saveId, 0, 100)).isEqualTo(PendingSave.Ack.DUPLICATE);
+        assertThat(machine.phase()).contains(PendingSave.Phase.UPLOADING);
 
         reportDefault(saveId, 1, 100);
         reportDefault(saveId, 2, 100);
-        assertThat(reportDefault(saveId, 2, 100)).as("while committing").isEqualTo(SaveCoordinator.ReportResult.DUPLICATE);
+        assertThat(reportDefault(saveId, 2, 100)).as("while committing").isEqualTo(PendingSave.Ack.DUPLICATE);
         assertThat(outbox.commits).hasSize(1);
     }
 
@@ -577,7 +577,7 @@ class SaveCoordinatorTest {
 
         var result = machine.shardReport(1, sessions[1], report(saveId, 1, 100, 10, entry("opt/step", 0, 10, true)));
 
-        assertThat(result).isEqualTo(SaveCoordinator.ReportResult.DISCARDED);
+        assertThat(result).isEqualTo(PendingSave.Ack.DISCARDED);
         assertThat(outbox.aborts(2)).singleElement().satisfies(a -> {
             assertThat(a.getReason()).isEqualTo(AbortReason.INVALID_SHARD);
             assertThat(a.getMessage()).contains("replicated entry 'opt/step' from worker 1").contains("worker 0 writes them");
@@ -653,7 +653,7 @@ class SaveCoordinatorTest {
         machine.onCommitResult(saveId, SaveCoordinator.CommitResult.COMMITTED, "");
         machine.onCommitResult("100-00000000", SaveCoordinator.CommitResult.COMMITTED, "");
 
-        assertThat(machine.phase()).contains(SaveCoordinator.Phase.UPLOADING);
+        assertThat(machine.phase()).contains(PendingSave.Phase.UPLOADING);
         assertThat(machine.latest()).isEmpty();
     }
 
@@ -737,7 +737,7 @@ class SaveCoordinatorTest {
         machine.sessionLost(2, sessions[2], "gone");
 
         assertThat(machine.history()).extracting(SaveRecord::step, SaveRecord::outcome)
-                .containsExactly(org.assertj.core.groups.Tuple.tuple(100L, "COMMITTED"), org.assertj.core.groups.Tuple.tuple(200L, "WORKER_LOST"));
+                .containsExactly(org.assertj.core.groups.Tuple.tuple(100L, dev.cairn.protocol.SaveOutcome.COMMITTED), org.assertj.core.groups.Tuple.tuple(200L, dev.cairn.protocol.SaveOutcome.WORKER_LOST));
         assertThat(outbox.ended).hasSize(2);
     }
 }

@@ -1,11 +1,9 @@
 package dev.cairn.storage;
 
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -17,14 +15,17 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The checkpoints of one storage root: listing, reading, committing and deleting manifests, and
- * reading and verifying the entries they index. Stateless; every call goes to the store.
+ * reading and verifying the entries they index. Every call goes to the store (the only state is
+ * which LATEST-hint warning was logged last, so a bad hint is reported once, not on every call).
  */
 public final class CheckpointCatalog {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointCatalog.class);
-    private static final int BUFFER = 1 << 20;
-    private static final int CRC_SLICE = 256 << 10;
+
+    /** A hint is a decimal step: anything longer is not read. */
+    private static final int MAX_HINT_BYTES = 64;
 
     private final CheckpointStore store;
+    private volatile String lastHintWarning;
 
     public CheckpointCatalog(CheckpointStore store) {
         this.store = store;
@@ -55,15 +56,46 @@ public final class CheckpointCatalog {
     }
 
     /**
-     * The newest checkpoint. Uses the LATEST hint and lists only manifests after it, so the cost
-     * does not grow with the number of checkpoints kept on stores that can list from a key.
-     *
-     * @throws ManifestException when the newest manifest does not validate: it is reported, never
-     *     skipped silently (use {@link #latestValid} to fall back explicitly)
+     * The newest checkpoint whose manifest validates; each newer manifest that does not is logged
+     * (WARN) and skipped. See {@link #latest(Consumer)}.
      */
     public Optional<Manifest> latest() throws IOException {
-        Optional<Long> step = latestStep();
-        return step.isEmpty() ? Optional.empty() : Optional.of(read(step.get()));
+        return latest(e -> LOG.warn("skipping checkpoint whose manifest does not validate: {}", e.getMessage()));
+    }
+
+    /**
+     * The newest checkpoint whose manifest validates (a checkpoint exists iff its manifest
+     * validates). Uses the LATEST hint and lists only manifests after it, so the cost does not grow
+     * with the number of checkpoints kept on stores that can list from a key; a bad hint never stops
+     * this. Each newer manifest that does not validate is passed to {@code onSkipped} (naming the
+     * manifest and why) and skipped.
+     */
+    public Optional<Manifest> latest(Consumer<ManifestException> onSkipped) throws IOException {
+        Optional<Long> newest = latestStep();
+        if (newest.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(read(newest.get()));
+        } catch (ManifestException e) {
+            onSkipped.accept(e);
+        } catch (NoSuchObjectException e) {
+            // deleted by retention between list and read
+        }
+        List<Long> steps = steps();
+        for (int i = steps.size() - 1; i >= 0; i--) {
+            if (steps.get(i) >= newest.get()) {
+                continue;
+            }
+            try {
+                return Optional.of(read(steps.get(i)));
+            } catch (ManifestException e) {
+                onSkipped.accept(e);
+            } catch (NoSuchObjectException e) {
+                // deleted by retention between list and read
+            }
+        }
+        return Optional.empty();
     }
 
     /** The newest committed step by manifest name (no manifest is read). */
@@ -81,8 +113,8 @@ public final class CheckpointCatalog {
     }
 
     /**
-     * The newest checkpoint whose manifest validates; each manifest that does not is passed to
-     * {@code onCorrupt} (to be logged or shown) and skipped.
+     * The newest checkpoint whose manifest validates, found without the hint; each manifest that
+     * does not is passed to {@code onCorrupt} (to be logged or shown) and skipped.
      */
     public Optional<Manifest> latestValid(Consumer<ManifestException> onCorrupt) throws IOException {
         List<Long> steps = steps();
@@ -98,17 +130,41 @@ public final class CheckpointCatalog {
         return Optional.empty();
     }
 
+    /**
+     * The step the LATEST hint names, or empty when there is none or it is unusable: any content
+     * (garbage, a negative or oversized number, a directory, a huge object) or failure to read it is
+     * ignored with one warning per distinct problem, never an exception.
+     */
     private Optional<Long> readHint() {
+        String problem;
         try {
-            if (store.stat(Layout.LATEST).isEmpty()) {
-                return Optional.empty();
+            Optional<ObjectInfo> info = store.stat(Layout.LATEST);
+            if (info.isEmpty()) {
+                return Optional.empty(); // absent, or a directory: not an object
             }
-            String text = new String(store.readAll(Layout.LATEST), StandardCharsets.UTF_8).trim();
-            return Optional.of(Long.parseLong(text));
-        } catch (IOException | NumberFormatException e) {
-            LOG.warn("ignoring unreadable LATEST hint in {}: {}", store.uri(), e.toString());
-            return Optional.empty();
+            if (info.get().length() > MAX_HINT_BYTES) {
+                problem = "it has " + info.get().length() + " bytes";
+            } else {
+                String text = new String(store.readAll(Layout.LATEST), StandardCharsets.UTF_8).trim();
+                try {
+                    long step = Long.parseLong(text);
+                    if (step >= 0) {
+                        return Optional.of(step);
+                    }
+                    problem = "negative step " + step;
+                } catch (NumberFormatException e) {
+                    problem = "not a step: '" + EntryNames.excerpt(text).replaceAll("\\p{Cntrl}", "?") + "'";
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            problem = e.toString();
         }
+        String warning = "ignoring unusable LATEST hint in " + store.uri() + " (" + problem + "); listing manifests instead";
+        if (!warning.equals(lastHintWarning)) {
+            lastHintWarning = warning;
+            LOG.warn(warning);
+        }
+        return Optional.empty();
     }
 
     /** Outcome of a commit. */
@@ -142,8 +198,17 @@ public final class CheckpointCatalog {
      * @throws CommitStateUnknownException as {@link #commit}
      */
     public CommitOutcome commitManifest(Manifest manifest) throws IOException {
+        return commitManifest(manifest, ManifestCodec.encode(manifest));
+    }
+
+    /**
+     * {@link #commitManifest(Manifest)} writing exactly {@code encoded}, the bytes
+     * {@link ManifestCodec#encodeForCommit} returned for {@code manifest} (so the bytes written are
+     * the bytes validated).
+     */
+    public CommitOutcome commitManifest(Manifest manifest, byte[] encoded) throws IOException {
         String key = Layout.manifestKey(manifest.step());
-        return store.createIfAbsent(key, ManifestCodec.encode(manifest)) ? CommitOutcome.COMMITTED : CommitOutcome.ALREADY_EXISTS;
+        return store.createIfAbsent(key, encoded) ? CommitOutcome.COMMITTED : CommitOutcome.ALREADY_EXISTS;
     }
 
     /** Points the LATEST hint at {@code step} (best effort: failures are logged). */
@@ -235,7 +300,7 @@ public final class CheckpointCatalog {
             return InputStream.nullInputStream();
         }
         String what = "entry '" + entry.name() + "' of worker " + entry.worker() + " in " + store.uri().resolve(shard.objectKey());
-        return new CheckedInputStream(store.read(shard.objectKey(), entry.offset(), entry.length()), entry.crc32c(), entry.length(), what);
+        return new CheckedEntryStream(store.read(shard.objectKey(), entry.offset(), entry.length()), entry.crc32c(), entry.length(), what);
     }
 
     /** Reads one entry whole (checked). */
@@ -248,121 +313,14 @@ public final class CheckpointCatalog {
         }
     }
 
-    /** Checks the CRC when the last byte of the range has been read. */
-    private static final class CheckedInputStream extends FilterInputStream {
-        private final CRC32C crc = new CRC32C();
-        private final int expected;
-        private final String what;
-        private long remaining;
-
-        CheckedInputStream(InputStream in, int expected, long length, String what) {
-            super(in);
-            this.expected = expected;
-            this.remaining = length;
-            this.what = what;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            if (remaining == 0) {
-                return -1;
-            }
-            // at most a slice at a time, so the CRC reads the bytes while they are still in the CPU cache
-            int n = super.read(b, off, (int) Math.min(Math.min(len, remaining), CRC_SLICE));
-            if (n < 0) {
-                throw new CorruptObjectException(what + " is truncated: " + remaining + " bytes missing");
-            }
-            crc.update(b, off, n);
-            remaining -= n;
-            if (remaining == 0 && (int) crc.getValue() != expected) {
-                throw new CorruptObjectException(what + " fails its checksum (expected crc32c " + ManifestCodec.hex(expected)
-                        + ", read " + ManifestCodec.hex((int) crc.getValue()) + ")");
-            }
-            return n;
-        }
-
-        @Override
-        public long skip(long n) {
-            throw new UnsupportedOperationException("checked entry streams are read, not skipped");
-        }
-    }
-
     /**
-     * Reads every object of a checkpoint and checks its length, its CRC32C and every entry's CRC32C.
+     * Reads every object of a checkpoint and checks its length, its CRC32C and every entry's CRC32C:
+     * the same checks a restore makes (the manifest itself was validated when it was read, which
+     * includes that every entry name can be written as a file).
      *
      * @return one line per problem, each naming the object; empty when everything matches
      */
     public List<String> verify(Manifest manifest) throws IOException {
-        List<String> problems = new ArrayList<>();
-        for (Manifest.ShardRef shard : manifest.shards()) {
-            if (shard.objectKey() == null) {
-                continue;
-            }
-            String uri = store.uri().resolve(shard.objectKey());
-            Optional<ObjectInfo> info = store.stat(shard.objectKey());
-            if (info.isEmpty()) {
-                problems.add("missing object " + uri + " (shard of worker " + shard.worker() + ")");
-                continue;
-            }
-            if (info.get().length() != shard.length()) {
-                problems.add("object " + uri + " has " + info.get().length() + " bytes, manifest says " + shard.length());
-                continue;
-            }
-            List<Manifest.EntryRef> entries = manifest.entries().stream()
-                    .filter(e -> e.worker() == shard.worker())
-                    .sorted(Comparator.comparingLong(Manifest.EntryRef::offset))
-                    .toList();
-            verifyObject(shard, entries, uri, problems);
-        }
-        return problems;
-    }
-
-    private void verifyObject(Manifest.ShardRef shard, List<Manifest.EntryRef> entries, String uri, List<String> problems) throws IOException {
-        CRC32C whole = new CRC32C();
-        CRC32C[] perEntry = new CRC32C[entries.size()];
-        for (int i = 0; i < perEntry.length; i++) {
-            perEntry[i] = new CRC32C();
-        }
-        byte[] buf = new byte[BUFFER];
-        long pos = 0;
-        int first = 0;
-        try (InputStream in = store.read(shard.objectKey(), 0, shard.length())) {
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                whole.update(buf, 0, n);
-                long end = pos + n;
-                for (int i = first; i < entries.size() && entries.get(i).offset() < end; i++) {
-                    Manifest.EntryRef e = entries.get(i);
-                    long from = Math.max(pos, e.offset());
-                    long to = Math.min(end, e.offset() + e.length());
-                    if (to > from) {
-                        perEntry[i].update(buf, (int) (from - pos), (int) (to - from));
-                    }
-                }
-                while (first < entries.size() && entries.get(first).offset() + entries.get(first).length() <= end) {
-                    first++;
-                }
-                pos = end;
-            }
-        } catch (java.io.EOFException e) {
-            problems.add("object " + uri + " is truncated at byte " + pos);
-            return;
-        }
-        if ((int) whole.getValue() != shard.crc32c()) {
-            problems.add("object " + uri + " fails its checksum (expected crc32c " + ManifestCodec.hex(shard.crc32c())
-                    + ", read " + ManifestCodec.hex((int) whole.getValue()) + ")");
-        }
-        for (int i = 0; i < entries.size(); i++) {
-            Manifest.EntryRef e = entries.get(i);
-            if ((int) perEntry[i].getValue() != e.crc32c()) {
-                problems.add("entry '" + e.name() + "' in " + uri + " fails its checksum");
-            }
-        }
+        return new CheckpointVerifier(store).verify(manifest);
     }
 }

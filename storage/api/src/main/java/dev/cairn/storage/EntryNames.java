@@ -5,11 +5,14 @@ import java.nio.charset.StandardCharsets;
 /**
  * Rules for checkpoint entry names ({@code model/dense_1/kernel}): non-empty, relative,
  * '/'-separated, no empty, '.' or '..' segments, no NUL, backslash or control characters,
- * at most {@value #MAX_BYTES} bytes of UTF-8. Restores write entries as files, so these rules are
- * what keeps a crafted manifest from writing outside the restore directory.
+ * at most {@value #MAX_BYTES} bytes of UTF-8 in all and {@value #MAX_SEGMENT_BYTES} in each
+ * segment (the longest file name Linux, macOS and Windows file systems take). Restores write entries
+ * as files ({@link #restorePath}), so these rules are what keeps a crafted manifest from writing
+ * outside the restore directory, and what makes every allowed name restorable.
  */
 public final class EntryNames {
     public static final int MAX_BYTES = 1024;
+    public static final int MAX_SEGMENT_BYTES = 255;
 
     private EntryNames() {}
 
@@ -19,7 +22,7 @@ public final class EntryNames {
             throw new IllegalArgumentException("entry name is empty");
         }
         if (name.getBytes(StandardCharsets.UTF_8).length > MAX_BYTES) {
-            throw new IllegalArgumentException("entry name is longer than " + MAX_BYTES + " bytes: '" + name.substring(0, 40) + "...'");
+            throw new IllegalArgumentException("entry name is longer than " + MAX_BYTES + " bytes: '" + excerpt(name) + "'");
         }
         if (name.startsWith("/")) {
             throw new IllegalArgumentException("entry name is absolute: '" + name + "'");
@@ -40,7 +43,24 @@ public final class EntryNames {
             if (segment.isEmpty() || segment.equals(".")) {
                 throw new IllegalArgumentException("entry name has an empty or '.' segment: '" + name + "'");
             }
+            if (segment.getBytes(StandardCharsets.UTF_8).length > MAX_SEGMENT_BYTES) {
+                throw new IllegalArgumentException("entry name has a segment longer than " + MAX_SEGMENT_BYTES
+                        + " bytes (a file name no file system takes): '" + excerpt(segment) + "'");
+            }
         }
         return name;
+    }
+
+    /**
+     * Where {@code cairn restore} writes an entry, relative to its target directory:
+     * {@code replicated/<name>} or {@code worker-<i>/<name>}.
+     */
+    public static String restorePath(Manifest.EntryRef entry) {
+        return (entry.replicated() ? "replicated" : "worker-" + entry.worker()) + "/" + check(entry.name());
+    }
+
+    /** The start of a long string, for error messages. */
+    static String excerpt(String s) {
+        return s.length() <= 60 ? s : s.substring(0, 60) + "...";
     }
 }

@@ -26,6 +26,12 @@ import java.util.zip.CRC32C;
  */
 public final class ManifestCodec {
     public static final int FORMAT_VERSION = 1;
+    /** Most workers a checkpoint may have. */
+    public static final int MAX_WORLD_SIZE = 65_536;
+    /** Most entries a checkpoint may have. */
+    public static final int MAX_ENTRIES = 1_000_000;
+    /** Most user metadata fields a checkpoint may have. */
+    public static final int MAX_METADATA = 1_000;
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final ObjectMapper PRETTY = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -134,7 +140,7 @@ public final class ManifestCodec {
             JsonNode object = n.get("object");
             shards.add(new Manifest.ShardRef(
                     integer(n, "worker"),
-                    object == null || object.isNull() ? null : Keys.check(object.asText()),
+                    object == null || object.isNull() ? null : object.asText(),
                     longValue(n, "length"),
                     crc(n)));
         }
@@ -193,6 +199,13 @@ public final class ManifestCodec {
         return bytes;
     }
 
+    /**
+     * The rules every manifest obeys, run by {@link #decode} and {@link #encodeForCommit} (see
+     * docs/storage-format.md): bounded counts; a shard per worker whose object is the layout's key
+     * for (save id, worker), or none when it has no bytes; entries with non-negative offsets and
+     * lengths lying inside their shard (no 64-bit overflow); entry names that restore as files
+     * ({@link EntryNames#check}), none used twice and none both a file and a directory.
+     */
     private static Manifest validate(Manifest m, String source) {
         if (m.step() < 0) {
             throw new IllegalArgumentException("negative step " + m.step());
@@ -200,8 +213,14 @@ public final class ManifestCodec {
         if (!Layout.isSaveId(m.saveId()) || Layout.stepOfSaveId(m.saveId()) != m.step()) {
             throw new IllegalArgumentException("save id '" + m.saveId() + "' does not belong to step " + m.step());
         }
-        if (m.worldSize() < 1) {
-            throw new IllegalArgumentException("world size " + m.worldSize());
+        if (m.worldSize() < 1 || m.worldSize() > MAX_WORLD_SIZE) {
+            throw new IllegalArgumentException("world size " + m.worldSize() + " outside [1, " + MAX_WORLD_SIZE + "]");
+        }
+        if (m.entries().size() > MAX_ENTRIES) {
+            throw new IllegalArgumentException(m.entries().size() + " entries, more than " + MAX_ENTRIES);
+        }
+        if (m.metadata().size() > MAX_METADATA) {
+            throw new IllegalArgumentException(m.metadata().size() + " metadata fields, more than " + MAX_METADATA);
         }
         Map<Integer, Manifest.ShardRef> byWorker = new LinkedHashMap<>();
         for (Manifest.ShardRef s : m.shards()) {
@@ -211,26 +230,44 @@ public final class ManifestCodec {
             if (byWorker.put(s.worker(), s) != null) {
                 throw new IllegalArgumentException("two shards of worker " + s.worker());
             }
-            if (s.length() < 0 || (s.objectKey() == null && s.length() != 0)) {
-                throw new IllegalArgumentException("shard of worker " + s.worker() + " has a bad length or no object");
+            if (s.length() < 0) {
+                throw new IllegalArgumentException("shard of worker " + s.worker() + " has negative length " + s.length());
+            }
+            if (s.objectKey() == null ? s.length() != 0 : !s.objectKey().equals(Layout.shardKey(m.saveId(), s.worker()))) {
+                throw new IllegalArgumentException("shard of worker " + s.worker() + " names object "
+                        + (s.objectKey() == null ? "none" : "'" + EntryNames.excerpt(s.objectKey()) + "'") + " for " + s.length()
+                        + " bytes; expected '" + Layout.shardKey(m.saveId(), s.worker()) + "'");
             }
         }
         if (byWorker.size() != m.worldSize()) {
             throw new IllegalArgumentException(byWorker.size() + " shards for world size " + m.worldSize());
         }
-        Set<String> seen = new HashSet<>();
+        Set<String> files = new HashSet<>();
+        Map<String, String> dirs = new java.util.HashMap<>(); // directory -> a file below it
         for (Manifest.EntryRef e : m.entries()) {
+            EntryNames.check(e.name());
             Manifest.ShardRef s = byWorker.get(e.worker());
             if (s == null) {
                 throw new IllegalArgumentException("entry '" + e.name() + "' names worker " + e.worker() + " which has no shard");
             }
-            if (e.offset() < 0 || e.length() < 0 || e.offset() + e.length() > s.length()) {
+            // compared without adding: offset + length may overflow 64 bits
+            if (e.offset() < 0 || e.length() < 0 || e.offset() > s.length() || e.length() > s.length() - e.offset()) {
                 throw new IllegalArgumentException("entry '" + e.name() + "' [" + e.offset() + ", +" + e.length()
                         + ") lies outside the shard of worker " + e.worker() + " (" + s.length() + " bytes)");
             }
-            String id = e.replicated() ? "r/" + e.name() : e.worker() + "/" + e.name();
-            if (!seen.add(id)) {
+            String path = EntryNames.restorePath(e);
+            if (!files.add(path)) {
                 throw new IllegalArgumentException("entry '" + e.name() + "' appears twice for worker " + e.worker());
+            }
+            for (int slash = path.indexOf('/', path.indexOf('/') + 1); slash > 0; slash = path.indexOf('/', slash + 1)) {
+                dirs.putIfAbsent(path.substring(0, slash), path);
+            }
+        }
+        for (String path : files) {
+            String below = dirs.get(path);
+            if (below != null) {
+                throw new IllegalArgumentException("entry '" + path.substring(path.indexOf('/') + 1) + "' would be both a file and the directory of entry '"
+                        + below.substring(below.indexOf('/') + 1) + "' (" + path + ")");
             }
         }
         return m;

@@ -13,6 +13,8 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 class CheckpointCatalogTest {
@@ -105,18 +107,46 @@ class CheckpointCatalogTest {
     }
 
     @Test
-    void latestReportsACorruptNewestManifestWhileLatestValidFallsBack() throws IOException {
+    void latestSkipsNewerManifestsThatDoNotValidateAndNamesThem() throws IOException {
         Manifest older = committed(10);
         committed(20);
+        committed(30);
         flipByte(file(Layout.manifestKey(20)), 40);
-
-        assertThatThrownBy(() -> catalog.latest())
-                .isInstanceOf(ManifestException.class)
-                .hasMessageContaining(Layout.manifestKey(20));
+        flipByte(file(Layout.manifestKey(30)), 40);
 
         List<ManifestException> reported = new ArrayList<>();
+        assertThat(catalog.latest(reported::add)).contains(older);
+        assertThat(reported).hasSize(2);
+        assertThat(reported.get(0)).hasMessageContaining(Layout.manifestKey(30)).hasMessageContaining("checksum");
+        assertThat(reported.get(1)).hasMessageContaining(Layout.manifestKey(20));
+        assertThat(catalog.latest()).contains(older);
+
+        reported.clear();
         assertThat(catalog.latestValid(reported::add)).contains(older);
-        assertThat(reported).singleElement().satisfies(e -> assertThat(e).hasMessageContaining(Layout.manifestKey(20)));
+        assertThat(reported).hasSize(2);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-5", "-9223372036854775808", "99999999999999999999999", "12abc", "", "\0\n\t", "1e3"})
+    void anyHintContentIsIgnored(String hint) throws IOException {
+        committed(10);
+        Manifest newest = committed(20);
+        Files.writeString(file(Layout.LATEST), hint);
+
+        assertThat(catalog.latest()).contains(newest);
+        assertThat(catalog.latestStep()).contains(20L);
+    }
+
+    @Test
+    void aHugeHintOrADirectoryNamedLatestIsIgnored() throws IOException {
+        committed(10);
+        Manifest newest = committed(20);
+        Files.write(file(Layout.LATEST), new byte[8 << 20]);
+        assertThat(catalog.latest()).contains(newest);
+
+        Files.delete(file(Layout.LATEST));
+        Files.createDirectories(file(Layout.LATEST).resolve("x"));
+        assertThat(catalog.latest()).contains(newest);
     }
 
     @Test

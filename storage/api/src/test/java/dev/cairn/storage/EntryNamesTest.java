@@ -48,10 +48,31 @@ class EntryNamesTest {
 
     @Test
     void limitsTheUtf8LengthNotTheCharCount() {
-        assertThat(EntryNames.check("é".repeat(512))).hasSize(512); // 1024 bytes
-        assertThatThrownBy(() -> EntryNames.check("é".repeat(513)))
+        String seg = "é".repeat(127) + "x"; // 255 bytes
+        String longest = seg + "/" + seg + "/" + seg + "/" + "x".repeat(254) + "/z"; // 1024 bytes
+        assertThat(EntryNames.check(longest)).isEqualTo(longest);
+        assertThatThrownBy(() -> EntryNames.check(longest + "x"))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("longer than 1024 bytes");
-        assertThatThrownBy(() -> EntryNames.check("x".repeat(1025))).hasMessageContaining("longer than 1024 bytes");
+        assertThatThrownBy(() -> EntryNames.check("x/".repeat(512) + "x")).hasMessageContaining("longer than 1024 bytes");
+    }
+
+    @Test
+    void limitsEachSegmentTo255Bytes() {
+        assertThat(EntryNames.check("a/" + "é".repeat(127) + "x")).isNotNull();
+        assertThatThrownBy(() -> EntryNames.check("a/" + "é".repeat(128)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("segment longer than 255 bytes");
+        assertThatThrownBy(() -> EntryNames.check("x".repeat(1024))).hasMessageContaining("segment longer than 255 bytes");
+    }
+
+    @Test
+    void everyNameWithinTheLimitsCanBeWrittenAsAFile(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        String seg = "é".repeat(127) + "x";
+        String name = seg + "/" + seg + "/" + seg + "/" + "y".repeat(254);
+        java.nio.file.Path file = dir.resolve(EntryNames.restorePath(new Manifest.EntryRef(EntryNames.check(name), 3, 0, 0, 0, false)));
+        java.nio.file.Files.createDirectories(file.getParent());
+        java.nio.file.Files.write(file, new byte[] {1});
+        assertThat(file).hasBinaryContent(new byte[] {1});
     }
 }

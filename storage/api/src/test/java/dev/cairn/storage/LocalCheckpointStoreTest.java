@@ -118,4 +118,52 @@ class LocalCheckpointStoreTest extends CheckpointStoreContractTest {
         assertThat(root.resolve("a")).doesNotExist();
         assertThat(store.list("")).isEqualTo(List.of());
     }
+
+    /**
+     * A mapped read racing with close on another thread gets valid bytes or an IOException naming
+     * the closed stream: never a crash (unmapped memory) and never another exception.
+     */
+    @Test
+    void closingAMappedReadWhileAnotherThreadReadsIsSafe() throws Exception {
+        byte[] content = new byte[4 << 20];
+        new java.util.Random(3).nextBytes(content);
+        store.write("big", content);
+        for (int round = 0; round < 200; round++) {
+            java.io.InputStream in = store.read("big", 0, content.length);
+            java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CompletableFuture<Throwable> reader = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                byte[] buf = new byte[64 << 10];
+                int pos = 0;
+                try {
+                    int n;
+                    while ((n = in.read(buf)) > 0) {
+                        if (!java.util.Arrays.equals(buf, 0, n, content, pos, pos + n)) {
+                            return new AssertionError("wrong bytes at " + pos);
+                        }
+                        pos += n;
+                        reading.countDown();
+                    }
+                    return null;
+                } catch (Throwable t) {
+                    return t;
+                } finally {
+                    reading.countDown();
+                }
+            });
+            reading.await();
+            in.close();
+            Throwable outcome = reader.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            if (outcome != null) {
+                assertThat(outcome).isExactlyInstanceOf(IOException.class).hasMessageContaining("is closed");
+            }
+        }
+    }
+
+    @Test
+    void aReadAfterCloseIsAnIOException() throws Exception {
+        store.write("big", new byte[2 << 20]);
+        java.io.InputStream in = store.read("big", 0, 2 << 20);
+        in.close();
+        assertThatThrownBy(() -> in.read(new byte[10])).isInstanceOf(IOException.class).hasMessageContaining("closed");
+    }
 }

@@ -1,0 +1,125 @@
+package dev.cairn.coordinator;
+
+import dev.cairn.proto.v1.CheckpointRef;
+import dev.cairn.storage.CheckpointCatalog;
+import dev.cairn.storage.Layout;
+import dev.cairn.storage.Manifest;
+import java.io.IOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The coordinator's committed-checkpoint bookkeeping: recovery from storage at start, retention
+ * after each commit, sweeping of orphaned and aborted attempts, and the LATEST hint. The scan and
+ * sweep are {@link CheckpointCleaner}'s, with its guards. {@link #recover} and {@link #committed}
+ * run on the event loop; deletes and hint writes on the I/O executor.
+ */
+final class CheckpointBook {
+    private static final Logger LOG = LoggerFactory.getLogger(CheckpointBook.class);
+
+    private final CoordinatorConfig config;
+    private final CheckpointCatalog catalog;
+    private final EventLoop loop;
+    /** Committed checkpoints whose manifests validate, by step. Touched on the loop only. */
+    private final TreeMap<Long, RetentionPolicy.Kept> kept = new TreeMap<>();
+    private long hintedStep = -1;
+
+    CheckpointBook(CoordinatorConfig config, CheckpointCatalog catalog, EventLoop loop) {
+        this.config = config;
+        this.catalog = catalog;
+        this.loop = loop;
+    }
+
+    /**
+     * Reads every manifest, keeps the valid ones for retention and sweeps attempts no valid manifest
+     * references that were last written before {@code startedAt}. Returns the newest valid checkpoint.
+     */
+    Optional<CheckpointRef> recover(Instant startedAt) throws IOException {
+        CheckpointCleaner.Scan scan = CheckpointCleaner.scan(catalog,
+                warning -> LOG.error("{} — skipped; restore uses the newest valid checkpoint", warning));
+        scan.kept().forEach(k -> kept.put(k.step(), k));
+        List<CheckpointCleaner.SweptAttempt> swept = CheckpointCleaner.sweepOrphans(catalog, scan, startedAt, false);
+        for (CheckpointCleaner.SweptAttempt a : swept) {
+            LOG.info("swept orphaned attempt {} of run {} in {} ({} objects)", a.saveId(), config.runId(), catalog.store().uri(), a.objects());
+        }
+        int leftovers = catalog.sweepAbandonedCommitWrites(startedAt);
+        if (scan.valid().isEmpty()) {
+            LOG.info("run {} has no checkpoint in {} yet", config.runId(), catalog.store().uri());
+            return Optional.empty();
+        }
+        Manifest newest = scan.valid().get(scan.valid().size() - 1);
+        Optional<Long> hinted = catalog.latestStep();
+        if (hinted.orElse(-1L) != newest.step() && !scan.corruptSteps().contains(hinted.orElse(-1L))) {
+            catalog.updateHint(newest.step());
+        }
+        LOG.info("run {} resumes from step {} (save {}) in {}; {} checkpoints kept, {} orphaned attempts and {} leftovers swept",
+                config.runId(), newest.step(), newest.saveId(), catalog.store().uri(), kept.size(), swept.size(), leftovers);
+        return Optional.of(ref(newest.step(), newest.saveId()));
+    }
+
+    static CheckpointRef ref(long step, String saveId) {
+        return CheckpointRef.newBuilder().setStep(step).setSaveId(saveId).setManifestKey(Layout.manifestKey(step)).build();
+    }
+
+    /** A checkpoint was committed: apply retention, and sweep recently aborted attempts again. Loop thread. */
+    void committed(Manifest manifest, Set<String> recentlyAborted) {
+        kept.put(manifest.step(), CheckpointCleaner.kept(manifest));
+        List<RetentionPolicy.Kept> victims = new ArrayList<>();
+        for (long step : config.retention().toDelete(new ArrayList<>(kept.values()))) {
+            victims.add(kept.remove(step));
+        }
+        if (!victims.isEmpty() || !recentlyAborted.isEmpty()) {
+            loop.io(() -> applyRetention(victims, recentlyAborted));
+        }
+    }
+
+    /** The checkpoints retention keeps, ascending by step. Loop thread. */
+    List<CheckpointRef> kept() {
+        return kept.values().stream().map(k -> ref(k.step(), k.saveId())).toList();
+    }
+
+    /** Deletes an aborted attempt's objects, best effort, on the I/O executor. */
+    void deleteAttempt(String saveId) {
+        loop.io(() -> {
+            try {
+                int n = catalog.deleteAttempt(saveId);
+                LOG.debug("deleted {} objects of aborted save {} in {}", n, saveId, catalog.store().uri());
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("could not delete aborted save {} in {} (swept at next start): {}", saveId, catalog.store().uri(), e.toString());
+            }
+        });
+    }
+
+    /** Hint updates of consecutive commits may run on different I/O threads: never move the hint back. */
+    synchronized void updateHintMonotonic(long step) {
+        if (step > hintedStep) {
+            catalog.updateHint(step);
+            hintedStep = step;
+        }
+    }
+
+    private void applyRetention(List<RetentionPolicy.Kept> victims, Set<String> abortedAttempts) {
+        for (RetentionPolicy.Kept k : victims) {
+            try {
+                CheckpointCleaner.deleteCheckpoint(catalog, k);
+                LOG.info("retention deleted step {} (save {}) of run {} from {}", k.step(), k.saveId(), config.runId(), catalog.store().uri());
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("retention could not delete step {} of run {} from {}: {}", k.step(), config.runId(), catalog.store().uri(), e.toString());
+            }
+        }
+        // an agent may still have been finishing an aborted attempt when it was deleted: sweep again
+        for (String saveId : abortedAttempts) {
+            try {
+                catalog.deleteAttempt(saveId);
+            } catch (IOException | RuntimeException e) {
+                LOG.debug("sweep of aborted save {} in {}: {}", saveId, catalog.store().uri(), e.toString());
+            }
+        }
+    }
+}

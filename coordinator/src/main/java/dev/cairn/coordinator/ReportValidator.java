@@ -1,0 +1,65 @@
+package dev.cairn.coordinator;
+
+import dev.cairn.proto.v1.EntryInfo;
+import dev.cairn.proto.v1.ShardReport;
+import dev.cairn.storage.EntryNames;
+import dev.cairn.storage.Layout;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * Checks a shard report against the save it belongs to before the state machine accepts it. A
+ * report that fails aborts the save with {@code INVALID_SHARD}; the problem names the field.
+ */
+final class ReportValidator {
+    private ReportValidator() {}
+
+    /**
+     * Returns what is wrong with {@code r} from {@code worker} for the released {@code save}, or
+     * null when it is fine. The report's step must be the released step, its length non-negative,
+     * its object key exactly the layout's key for (save id, worker) when the shard is not empty and
+     * empty when it is, and every entry must lie inside the shard. Whether the object exists with
+     * that length is checked against storage right before the commit ({@link ManifestCommitter}).
+     */
+    static String problem(int worker, ShardReport r, PendingSave save) {
+        if (r.getStep() != save.step) {
+            return "step " + r.getStep() + " is not the released step " + save.step;
+        }
+        if (r.getLength() < 0) {
+            return "length " + r.getLength() + " is negative";
+        }
+        String expectedKey = Layout.shardKey(save.saveId(), worker);
+        if (r.getLength() > 0 && !r.getObjectKey().equals(expectedKey)) {
+            return "object_key '" + LogSafe.truncate(r.getObjectKey()) + "' is not " + expectedKey;
+        }
+        if (r.getLength() == 0 && !r.getObjectKey().isEmpty()) {
+            return "object_key: an empty shard names an object";
+        }
+        try {
+            PendingSave.parseMetadata(r.getMetadataJson());
+        } catch (IllegalArgumentException e) {
+            return "metadata_json is not a JSON object";
+        }
+        Set<String> names = new HashSet<>();
+        for (EntryInfo e : r.getEntriesList()) {
+            try {
+                EntryNames.check(e.getName());
+            } catch (IllegalArgumentException ex) {
+                return "entries.name: " + ex.getMessage();
+            }
+            if (!names.add(e.getName())) {
+                return "entries.name '" + e.getName() + "' appears twice";
+            }
+            if (e.getReplicated() && worker != save.replicatedWriter()) {
+                return "entries.replicated: replicated entry '" + e.getName() + "' from worker " + worker + ", but worker "
+                        + save.replicatedWriter() + " writes them";
+            }
+            // offset + length compared without overflow: both are non-negative here
+            if (e.getOffset() < 0 || e.getLength() < 0 || e.getOffset() > r.getLength() - e.getLength()) {
+                return "entries.offset/length: entry '" + e.getName() + "' (offset " + e.getOffset() + ", length "
+                        + e.getLength() + ") lies outside the shard of " + r.getLength() + " bytes";
+            }
+        }
+        return null;
+    }
+}

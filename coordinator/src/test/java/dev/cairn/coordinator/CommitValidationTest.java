@@ -1,0 +1,132 @@
+package dev.cairn.coordinator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cairn.coordinator.SaveCoordinatorTest.ManualClock;
+import dev.cairn.coordinator.SaveCoordinatorTest.RecordingOutbox;
+import dev.cairn.proto.v1.AbortReason;
+import dev.cairn.proto.v1.EntryInfo;
+import dev.cairn.proto.v1.Join;
+import dev.cairn.proto.v1.ShardReport;
+import dev.cairn.protocol.SaveOutcome;
+import dev.cairn.storage.Layout;
+import dev.cairn.storage.StorageUri;
+import java.time.Duration;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The state machine refuses reports that would not restore, and never overflows a step. */
+class CommitValidationTest {
+    private static final int WORLD = 2;
+    private final ManualClock clock = new ManualClock();
+    private final RecordingOutbox outbox = new RecordingOutbox();
+    private final Object[] sessions = {new Object(), new Object()};
+    private SaveCoordinator machine;
+
+    @BeforeEach
+    void joinAll() throws Exception {
+        CoordinatorConfig config = CoordinatorConfig.builder("run-1", WORLD, StorageUri.parse("file:///ckpt/run-1"))
+                .heartbeatInterval(Duration.ofSeconds(1)).heartbeatTimeout(Duration.ofSeconds(6)).build();
+        machine = new SaveCoordinator(config, clock, outbox, Optional.empty());
+        for (int w = 0; w < WORLD; w++) {
+            machine.join(sessions[w], Join.newBuilder().setRunId("run-1").setWorkerIndex(w).setWorldSize(WORLD).build());
+        }
+    }
+
+    private String release(long step) {
+        for (int w = 0; w < WORLD; w++) {
+            machine.prepare(w, sessions[w], step);
+        }
+        return machine.inFlightSaveId();
+    }
+
+    private static ShardReport.Builder good(String saveId, int worker, long step) {
+        return ShardReport.newBuilder().setSaveId(saveId).setStep(step).setObjectKey(Layout.shardKey(saveId, worker)).setLength(100)
+                .addEntries(EntryInfo.newBuilder().setName("w" + worker).setOffset(0).setLength(100));
+    }
+
+    private void assertInvalidShard(String saveId, String... messageParts) {
+        assertThat(outbox.commits).as("nothing is committed").isEmpty();
+        assertThat(outbox.aborts(0)).singleElement().satisfies(a -> {
+            assertThat(a.getReason()).isEqualTo(AbortReason.INVALID_SHARD);
+            assertThat(a.getMessage()).contains(messageParts);
+        });
+        assertThat(outbox.deleted).containsExactly(saveId);
+        assertThat(machine.history()).singleElement().extracting(SaveRecord::outcome).isEqualTo(SaveOutcome.INVALID_SHARD);
+    }
+
+    @Test
+    void aNegativeLengthWithAnEscapingKeyIsAnInvalidShard() {
+        String saveId = release(10);
+        machine.shardReport(0, sessions[0], good(saveId, 0, 10).build());
+
+        var ack = machine.shardReport(1, sessions[1], good(saveId, 1, 10).setLength(-1).setObjectKey("../../x").clearEntries().build());
+
+        assertThat(ack).isEqualTo(PendingSave.Ack.DISCARDED);
+        assertInvalidShard(saveId, "worker 1", "length -1 is negative");
+    }
+
+    @Test
+    void anyKeyButTheLayoutsKeyIsAnInvalidShard() {
+        String saveId = release(10);
+
+        machine.shardReport(0, sessions[0], good(saveId, 0, 10).setObjectKey("/etc/passwd").build());
+
+        assertInvalidShard(saveId, "object_key '/etc/passwd' is not " + Layout.shardKey(saveId, 0));
+    }
+
+    @Test
+    void anEntryWhoseEndOverflowsIsAnInvalidShard() {
+        String saveId = release(10);
+
+        machine.shardReport(0, sessions[0], good(saveId, 0, 10).clearEntries()
+                .addEntries(EntryInfo.newBuilder().setName("x").setOffset(Long.MAX_VALUE - 5).setLength(10)).build());
+
+        assertInvalidShard(saveId, "entries.offset/length", "lies outside the shard");
+    }
+
+    @Test
+    void aReportForAnotherStepThanTheReleasedOneIsAnInvalidShard() {
+        String saveId = release(10);
+
+        machine.shardReport(0, sessions[0], good(saveId, 0, 11).build());
+
+        assertInvalidShard(saveId, "step 11 is not the released step 10");
+    }
+
+    @Test
+    void aManifestThatFailsTheCommitChecksAbortsAsInvalidShard() {
+        String saveId = release(10);
+        machine.shardReport(0, sessions[0], good(saveId, 0, 10).build());
+        machine.shardReport(1, sessions[1], good(saveId, 1, 10).build());
+        assertThat(outbox.commits).hasSize(1);
+
+        machine.onCommitResult(saveId, SaveCoordinator.CommitResult.INVALID, "worker 1 reported length 100 but the object has 99 bytes");
+
+        assertThat(outbox.aborts(1)).singleElement().satisfies(a -> {
+            assertThat(a.getReason()).isEqualTo(AbortReason.INVALID_SHARD);
+            assertThat(a.getMessage()).contains("has 99 bytes");
+        });
+        assertThat(outbox.deleted).containsExactly(saveId);
+        assertThat(machine.latest()).isEmpty();
+    }
+
+    @Test
+    void aTriggerNearTheLargestStepIsRefusedInsteadOfOverflowing() {
+        long nearTop = ProtocolLimits.MAX_STEP_EXCLUSIVE - 1;
+        machine.heartbeat(0, sessions[0], nearTop);
+
+        assertThat(machine.trigger("operator")).isEqualTo(-1);
+        assertThat(outbox.targets(0)).as("no target at or past 2^62 is pushed").isEmpty();
+        assertThat(outbox.targets(1)).isEmpty();
+    }
+
+    @Test
+    void aTriggerBelowTheTopStillWorks() {
+        machine.heartbeat(0, sessions[0], 1000);
+
+        assertThat(machine.trigger("operator")).isEqualTo(1001);
+        assertThat(outbox.targets(1)).singleElement().extracting(t -> t.getStep()).isEqualTo(1001L);
+    }
+}

@@ -1,0 +1,86 @@
+package dev.cairn.storage.hdfs;
+
+import dev.cairn.storage.CommitStateUnknownException;
+import dev.cairn.storage.StorageUri;
+import java.io.IOException;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileAlreadyExistsException;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Options;
+import org.apache.hadoop.fs.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The HDFS store's atomic create-if-absent: a temp file renamed with {@code Rename.NONE}, the commit point. */
+final class HdfsCommitter {
+    private static final Logger LOG = LoggerFactory.getLogger(HdfsCommitter.class);
+    private final HdfsConnection conn;
+    private final StorageUri uri;
+    private final FileSystem fs;
+
+    HdfsCommitter(HdfsConnection conn) {
+        this.conn = conn;
+        this.uri = conn.uri();
+        this.fs = conn.fs();
+    }
+
+    /**
+     * Creates {@code key} atomically if it does not exist: the temp file is written, hsynced and
+     * closed, then renamed with {@code Rename.NONE}. Exactly one of any number of concurrent callers
+     * gets {@code true}; the content is durable (on every DataNode of the pipeline) when it returns.
+     */
+    boolean createIfAbsent(String key, byte[] content) throws IOException {
+        Path target = conn.pathOf(key);
+        conn.checkOpen();
+        try {
+            if (fs.exists(target)) {
+                return false;
+            }
+        } catch (IOException e) {
+            throw conn.failure("atomic create of", key, e);
+        }
+        Path temp = HdfsCheckpointStore.tempBeside(target);
+        boolean renamed = false;
+        try {
+            try (FSDataOutputStream out = fs.create(temp, false)) {
+                out.write(content);
+                out.hsync();
+            }
+            try {
+                conn.dfs().rename(temp, target, Options.Rename.NONE);
+                renamed = true;
+                return true;
+            } catch (FileAlreadyExistsException e) {
+                return false;
+            } catch (IOException e) {
+                // the call failed, but the NameNode may have renamed: our temp file is gone only then
+                boolean tempExists;
+                try {
+                    tempExists = fs.exists(temp);
+                } catch (IOException recheck) {
+                    e.addSuppressed(recheck);
+                    throw new CommitStateUnknownException("atomic create of " + uri.resolve(key)
+                            + " may or may not have happened (rename failed: " + e + ")", e);
+                }
+                if (!tempExists) {
+                    renamed = true;
+                    return true;
+                }
+                throw e;
+            }
+        } catch (CommitStateUnknownException e) {
+            renamed = true; // never delete what may be the committed object's source
+            throw e;
+        } catch (IOException e) {
+            throw conn.failure("atomic create of", key, e);
+        } finally {
+            if (!renamed) {
+                try {
+                    fs.delete(temp, false);
+                } catch (IOException e) {
+                    LOG.warn("could not delete temp file {} of atomic create of {}", temp, uri.resolve(key), e);
+                }
+            }
+        }
+    }
+}
