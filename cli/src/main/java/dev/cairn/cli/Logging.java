@@ -34,7 +34,7 @@ final class Logging {
         String level = null;
         boolean json = false;
         if (value != null && !value.isBlank()) {
-            for (String part : value.toLowerCase(Locale.ROOT).split(",")) {
+            for (String part : value.toLowerCase(Locale.ROOT).split(",", -1)) {
                 String p = part.strip();
                 if (p.equals("json") && !json) {
                     json = true;

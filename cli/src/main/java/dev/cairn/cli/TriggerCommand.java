@@ -18,11 +18,18 @@ final class TriggerCommand implements Callable<Integer> {
     @Option(names = "--reason", defaultValue = "operator request")
     String reason;
 
+    @Option(names = "--json", description = "Print one JSON object: {coordinator, targetStep, reason}.")
+    boolean json;
+
     @Override
     public Integer call() {
         try (AdminClient client = new AdminClient(coordinator, token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))) {
             long step = client.stub.triggerSave(TriggerSaveRequest.newBuilder().setReason(reason).build()).getTargetStep();
-            System.out.printf("workers will save at step %d%n", step);
+            if (json) {
+                JsonOutput.print(JsonOutput.object().put("coordinator", coordinator).put("targetStep", step).put("reason", reason));
+            } else {
+                System.out.printf("workers will save at step %d%n", step);
+            }
             return 0;
         } catch (StatusRuntimeException e) {
             throw new UserError("coordinator " + coordinator + ": " + e.getStatus().getCode() + " " + e.getStatus().getDescription());

@@ -101,16 +101,33 @@ final class SaveCoordinator {
         return welcome.build();
     }
 
-    /** The worker's stream ended. Stale sessions (replaced already) are ignored. */
+    /** The worker's stream broke or went silent. Stale sessions (replaced already) are ignored. */
     void sessionLost(int worker, Object session, String cause) {
+        sessionEnded(worker, session, "lost: " + cause, false);
+    }
+
+    /** The worker closed its session itself (its trainer finished or stopped): it left, it was not lost. */
+    void sessionLeft(int worker, Object session) {
+        sessionEnded(worker, session, "left (closed its session)", true);
+    }
+
+    private void sessionEnded(int worker, Object session, String what, boolean clean) {
         if (members.get(worker, session) == null) {
             return;
         }
         members.remove(worker);
         heldPrepares.remove(worker);
-        LOG.warn("worker {} of run {} lost: {}", worker, config.runId(), cause);
+        if (clean) {
+            LOG.info("worker {} of run {} {} ({}/{} connected)", worker, config.runId(), what, members.size(), config.worldSize());
+        } else {
+            LOG.warn("worker {} of run {} {} ({}/{} connected)", worker, config.runId(), what, members.size(), config.worldSize());
+        }
         if (inFlight != null && inFlight.phase() != PendingSave.Phase.COMMITTING) {
-            abort(SaveOutcome.WORKER_LOST, "worker " + worker + " lost: " + cause);
+            abort(SaveOutcome.WORKER_LOST, "worker " + worker + " " + what);
+        }
+        if (members.size() == 0 && target.pending()) {
+            // the job is over: its target must not reach the workers of the next job
+            expireTarget("every worker left before reaching it");
         }
     }
 
@@ -295,7 +312,7 @@ final class SaveCoordinator {
     }
 
     private long pushTarget(String reason, int leadFactor) {
-        long next = target.pick(members, latest == null ? 0 : latest.getStep(), config.heartbeatInterval(), leadFactor, reason);
+        long next = target.pick(members, latest == null ? 0 : latest.getStep(), config.heartbeatInterval(), leadFactor, reason, clock.millis());
         if (next < 0) {
             LOG.warn("run {}: no save target for {}: steps end at 2^62", config.runId(), reason);
             return -1;
@@ -328,6 +345,10 @@ final class SaveCoordinator {
                 abort(SaveOutcome.UPLOAD_TIMEOUT, "save " + inFlight.saveId() + " timed out after "
                         + config.uploadTimeout().toMillis() + " ms; workers " + missing + " did not report a durable shard");
             }
+        }
+        if (target.pending() && (inFlight == null || inFlight.step != target.step())
+                && now - target.pickedAtMillis() > config.barrierTimeout().toMillis()) {
+            expireTarget("no worker reached it within " + config.barrierTimeout().toMillis() + " ms");
         }
         if (!config.saveEvery().isZero() && inFlight == null && !target.pending() && members.size() == config.worldSize()
                 && now - lastSaveEndedMillis >= config.saveEvery().toMillis()) {
@@ -385,6 +406,19 @@ final class SaveCoordinator {
         }
     }
 
+    /**
+     * Drops the pending target: no save was attempted, so listeners hear nothing; the record shows in
+     * {@code cairn status}. A worker that still reaches the step later simply saves there.
+     */
+    private void expireTarget(String why) {
+        long step = target.step();
+        String message = "save target step " + step + " (" + target.reason() + ") expired: " + why;
+        target.clear();
+        lastSaveEndedMillis = clock.millis(); // the time policy waits a full interval before its next target
+        LOG.warn("run {}: {}", config.runId(), message);
+        history.record(new SaveRecord(step, "", SaveOutcome.TARGET_EXPIRED, message, 0, 0, 0));
+    }
+
     private void record(SaveRecord r) {
         history.record(r);
         outbox.saveEnded(r);
@@ -419,6 +453,15 @@ final class SaveCoordinator {
 
     long inFlightStep() {
         return inFlight == null ? -1 : inFlight.step;
+    }
+
+    /** The pending save target, or -1. */
+    long pendingTargetStep() {
+        return target.step();
+    }
+
+    String pendingTargetReason() {
+        return target.pending() ? target.reason() : "";
     }
 
     String inFlightSaveId() {

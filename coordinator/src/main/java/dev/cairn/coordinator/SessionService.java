@@ -205,7 +205,7 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
         public void onCompleted() {
             release();
             loop.postUrgent(() -> {
-                lost("session closed by the worker");
+                left();
                 if (!ended) {
                     ended = true;
                     try {
@@ -215,6 +215,13 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
                     }
                 }
             });
+        }
+
+        private void left() {
+            if (worker >= 0) {
+                sessions.remove(worker, this);
+                machine.sessionLeft(worker, this);
+            }
         }
 
         private void lost(String cause) {
