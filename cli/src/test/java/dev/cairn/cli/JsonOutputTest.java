@@ -47,4 +47,56 @@ class JsonOutputTest {
         assertThat(n.get("keptCheckpoints").asInt()).isEqualTo(1);
         assertThat(root.resolve("data/" + orphan)).doesNotExist();
     }
+
+    @Test
+    void verifyJsonSaysOkOrNamesEachProblem() throws Exception {
+        Path root = tmp.resolve("ckpt");
+        CheckpointFixture.create(root, 2, 10, 20);
+
+        Result ok = cairn("verify", "--storage", root.toString(), "--json");
+
+        assertThat(ok.exit()).as(ok.err()).isZero();
+        assertThat(ok.err()).isEmpty();
+        JsonNode n = JSON.readTree(ok.out());
+        assertThat(n.get("ok").asBoolean()).isTrue();
+        assertThat(n.get("step").asLong()).isEqualTo(20);
+        assertThat(n.get("objects").asLong()).isEqualTo(2);
+        assertThat(n.get("bytes").asLong()).isEqualTo(3000 + 3017 + 512);
+        assertThat(n.get("problems")).isEmpty();
+
+        Path shard;
+        try (var files = Files.walk(root.resolve("data"))) {
+            shard = files.filter(p -> p.getFileName().toString().equals("shard-00000.bin")).filter(p -> p.toString().contains("/20-"))
+                    .findFirst().orElseThrow();
+        }
+        byte[] b = Files.readAllBytes(shard);
+        b[7] ^= 1;
+        Files.write(shard, b);
+
+        Result bad = cairn("verify", "--storage", root.toString(), "--json");
+
+        assertThat(bad.exit()).isEqualTo(1);
+        JsonNode m = JSON.readTree(bad.out());
+        assertThat(m.get("ok").asBoolean()).isFalse();
+        assertThat(m.get("problems")).isNotEmpty();
+        assertThat(m.get("problems").get(0).asText()).contains(root.relativize(shard).toString()).contains("checksum");
+    }
+
+    @Test
+    void restoreJsonNamesWhatWasWritten() throws Exception {
+        Path root = tmp.resolve("ckpt");
+        CheckpointFixture.create(root, 2, 10);
+        Path to = tmp.resolve("restored");
+
+        Result r = cairn("restore", "--storage", root.toString(), "--to", to.toString(), "--worker", "1", "--json", "--quiet");
+
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.err()).isEmpty();
+        JsonNode n = JSON.readTree(r.out());
+        assertThat(n.get("step").asLong()).isEqualTo(10);
+        assertThat(n.get("to").asText()).isEqualTo(to.toString());
+        assertThat(n.get("worker").asInt()).isEqualTo(1);
+        assertThat(n.get("entries").asInt()).isEqualTo(2);
+        assertThat(n.get("bytes").asLong()).isEqualTo(Files.size(to.resolve("worker-1/model/w")) + Files.size(to.resolve("replicated/optimizer/state")));
+    }
 }
