@@ -6,6 +6,7 @@ import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.coordinator.CoordinatorHooks;
 import dev.cairn.harness.ShardLosingStore;
 import dev.cairn.storage.StorageUri;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetAddress;
@@ -50,6 +51,10 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "7400", description = "Port to listen on; 0 picks a free one (default ${DEFAULT-VALUE}).")
     int port;
 
+    @Option(names = "--metrics-port", paramLabel = "P",
+            description = "Serve Prometheus metrics at http://HOST:P/metrics (same --host; default: none).")
+    Integer metricsPort;
+
     @Option(names = "--port-file", paramLabel = "FILE", description = "Write the port listened on to FILE once serving.")
     Path portFile;
 
@@ -89,7 +94,13 @@ final class CoordinatorCommand implements Callable<Integer> {
         String run = runId != null ? runId : defaultRunId(uri);
         Logging.setRunId(run);
         // before anything touches storage: a taken port must not leave a new, empty root behind
-        checkCanListen(host, port);
+        checkCanListen("--port", host, port);
+        if (metricsPort != null) {
+            if (metricsPort < 1 || metricsPort > 65535) {
+                throw new UserError("--metrics-port must be between 1 and 65535, was " + metricsPort);
+            }
+            checkCanListen("--metrics-port", host, metricsPort);
+        }
         CoordinatorConfig config = CoordinatorConfig.builder(run, world, uri)
                 .saveEverySteps(saveEverySteps)
                 .saveEvery(Duration.ofSeconds(saveEverySeconds))
@@ -102,11 +113,24 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .storeDecorator(unsafeCommitBeforeDurable ? ShardLosingStore::new : UnaryOperator.identity())
                 .build();
         Coordinator coordinator = Coordinator.start(config, host, port);
+        HTTPServer metrics = null;
+        if (metricsPort != null) {
+            try {
+                metrics = HTTPServer.builder().hostname(host).port(metricsPort).registry(coordinator.metrics()).buildAndStart();
+            } catch (IOException e) {
+                coordinator.close();
+                throw new UserError("--metrics-port " + metricsPort + ": cannot serve metrics on " + host + ": " + e.getMessage());
+            }
+        }
+        HTTPServer metricsServer = metrics;
         // save outcomes as events, with the wall-clock time, so a chaos campaign can time detection
         coordinator.addListener(r -> ClusterProcess.emit("save", "step", r.step(), "saveId", r.saveId().isEmpty() ? "-" : r.saveId(),
                 "outcome", r.outcome(), "atMs", System.currentTimeMillis()));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (metricsServer != null) {
+                metricsServer.close();
+            }
             coordinator.close();
             stopped.countDown();
         }, "cairn-coordinator-shutdown"));
@@ -153,7 +177,7 @@ final class CoordinatorCommand implements Callable<Integer> {
     }
 
     /** Fails with a message naming {@code --host}/{@code --port} when the address cannot be bound. */
-    static void checkCanListen(String host, int port) {
+    static void checkCanListen(String option, String host, int port) {
         InetAddress address;
         try {
             address = InetAddress.getByName(host);
@@ -167,10 +191,11 @@ final class CoordinatorCommand implements Callable<Integer> {
             probe.setReuseAddress(true);
             probe.bind(new InetSocketAddress(address, port));
         } catch (BindException e) {
-            throw new UserError("--port " + port + ": " + host + ":" + port + " is already in use or not available ("
-                    + e.getMessage() + "); stop what listens there or pick another --port (0 picks a free one)");
+            throw new UserError(option + " " + port + ": " + host + ":" + port + " is already in use or not available ("
+                    + e.getMessage() + "); stop what listens there or pick another " + option
+                    + (option.equals("--port") ? " (0 picks a free one)" : ""));
         } catch (IOException e) {
-            throw new UserError("--host " + host + " --port " + port + ": cannot listen there: " + e.getMessage());
+            throw new UserError("--host " + host + " " + option + " " + port + ": cannot listen there: " + e.getMessage());
         }
     }
 

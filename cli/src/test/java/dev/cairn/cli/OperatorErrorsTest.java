@@ -55,7 +55,7 @@ class OperatorErrorsTest {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = s.getLocalPort();
         }
-        CoordinatorCommand.checkCanListen("127.0.0.1", port);
+        CoordinatorCommand.checkCanListen("--port", "127.0.0.1", port);
         try (ServerSocket again = new ServerSocket()) {
             again.bind(new InetSocketAddress("127.0.0.1", port));
             assertThat(again.isBound()).isTrue();

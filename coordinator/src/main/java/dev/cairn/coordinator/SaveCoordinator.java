@@ -55,6 +55,7 @@ final class SaveCoordinator {
     private PendingSave inFlight;
     private CheckpointRef latest;
     private final SaveTargets target = new SaveTargets();
+    private final CoordinatorMetrics metrics;
     private long lastSaveEndedMillis;
     private boolean shuttingDown;
 
@@ -65,6 +66,8 @@ final class SaveCoordinator {
         this.latest = latest.orElse(null);
         this.bytesWritten = new long[config.worldSize()];
         this.lastSaveEndedMillis = clock.millis();
+        this.metrics = new CoordinatorMetrics(config, clock);
+        latest.ifPresent(l -> metrics.recovered(l.getStep(), clock.millis()));
     }
 
     // ------------------------------------------------------------------ membership
@@ -84,6 +87,7 @@ final class SaveCoordinator {
             throw Status.ALREADY_EXISTS.withDescription("worker index " + index + " is already joined by another live session").asException();
         }
         members.add(index, new Members.Member(session, clock.millis(), history.abortSeq()));
+        metrics.connectedWorkers(members.size());
         LOG.info("worker {} joined run {} ({}/{} connected)", index, config.runId(), members.size(), config.worldSize());
         Welcome.Builder welcome = Welcome.newBuilder()
                 .setRunId(config.runId())
@@ -117,6 +121,7 @@ final class SaveCoordinator {
         }
         members.remove(worker);
         heldPrepares.remove(worker);
+        metrics.connectedWorkers(members.size());
         if (clean) {
             LOG.info("worker {} of run {} {} ({}/{} connected)", worker, config.runId(), what, members.size(), config.worldSize());
         } else {
@@ -200,7 +205,7 @@ final class SaveCoordinator {
 
     private void release() {
         PendingSave s = inFlight;
-        s.release(Layout.newSaveId(s.step), leastLoadedWorker(), clock.millis() + config.uploadTimeout().toMillis());
+        s.release(Layout.newSaveId(s.step), leastLoadedWorker(), clock.millis(), clock.millis() + config.uploadTimeout().toMillis());
         target.clearIf(s.step);
         LOG.info("save {} (step {}) of run {} released; worker {} writes replicated entries", s.saveId(), s.step, config.runId(), s.replicatedWriter());
         Release release = Release.newBuilder().setStep(s.step).setSaveId(s.saveId()).setReplicatedWriter(s.replicatedWriter()).build();
@@ -279,6 +284,7 @@ final class SaveCoordinator {
         broadcast(CoordinatorMessage.newBuilder().setCommitted(Committed.newBuilder().setCheckpoint(latest)).build());
         inFlight = null;
         lastSaveEndedMillis = clock.millis();
+        metrics.committed(s, clock.millis(), bytes, stall);
         record(new SaveRecord(s.step, s.saveId(), SaveOutcome.COMMITTED, "", bytes, stall, upload));
         outbox.committed(s.manifest());
         replayHeldPrepares();
@@ -417,9 +423,11 @@ final class SaveCoordinator {
         lastSaveEndedMillis = clock.millis(); // the time policy waits a full interval before its next target
         LOG.warn("run {}: {}", config.runId(), message);
         history.record(new SaveRecord(step, "", SaveOutcome.TARGET_EXPIRED, message, 0, 0, 0));
+        metrics.targetExpired();
     }
 
     private void record(SaveRecord r) {
+        metrics.saveEnded(r.outcome());
         history.record(r);
         outbox.saveEnded(r);
     }
@@ -453,6 +461,10 @@ final class SaveCoordinator {
 
     long inFlightStep() {
         return inFlight == null ? -1 : inFlight.step;
+    }
+
+    CoordinatorMetrics metrics() {
+        return metrics;
     }
 
     /** The pending save target, or -1. */
