@@ -30,6 +30,7 @@ import picocli.CommandLine.Command;
             GcCommand.class,
             StatusCommand.class,
             TriggerCommand.class,
+            AgentCommand.class,
             DemoCommand.class,
             ChaosCommand.class,
             ToyWorkerCommand.class,
@@ -59,6 +60,10 @@ public final class Main implements Runnable {
             return;
         }
         Logging.configure(logging, args);
+        if (args.length > 0 && args[0].equals("agent")) {
+            // the sidecar parses its own options (AgentCommand only documents them for `cairn help agent`)
+            System.exit(dev.cairn.agent.sidecar.SidecarMain.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
+        }
         System.exit(execute(args));
     }
 

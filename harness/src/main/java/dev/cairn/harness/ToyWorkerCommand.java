@@ -120,7 +120,7 @@ public final class ToyWorkerCommand implements Callable<Integer> {
                             ClusterProcess.emit("committed", "step", s, "saveId", ok.saveId());
                         } else {
                             Throwable cause = err instanceof java.util.concurrent.CompletionException ? err.getCause() : err;
-                            String reason = cause instanceof SaveAbortedException a ? a.reason() : cause.getClass().getSimpleName();
+                            String reason = cause instanceof SaveAbortedException a ? a.reason().name() : cause.getClass().getSimpleName();
                             ClusterProcess.emit("aborted", "step", s, "reason", reason);
                         }
                     });

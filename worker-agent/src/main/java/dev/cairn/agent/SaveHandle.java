@@ -48,7 +48,7 @@ public final class SaveHandle {
             if (e.getCause() instanceof SaveAbortedException a) {
                 throw a;
             }
-            throw new SaveAbortedException(step, "UPLOAD_FAILED", String.valueOf(e.getCause()));
+            throw new SaveAbortedException(step, dev.cairn.protocol.SaveOutcome.UPLOAD_FAILED, String.valueOf(e.getCause()));
         }
     }
 }

@@ -10,6 +10,10 @@ import java.nio.ByteBuffer;
  * {@code model/dense_1/kernel}; an invalid or repeated name throws {@link IllegalArgumentException}
  * and aborts the save. Entries put with {@code putReplicated} are identical on every worker
  * (mirrored variables) and are stored once, by the worker the coordinator picks.
+ *
+ * <p>Typed puts ({@code float[]}, {@code long[]}, ...) store the values little-endian, in array
+ * order, and record the entry's {@link DType} and shape ({@code [length]}); byte puts record
+ * {@link DType#BYTES}.
  */
 public interface Snapshot {
 
@@ -23,6 +27,25 @@ public interface Snapshot {
     /** Copies the buffer's remaining bytes; its position is not changed. */
     void put(String name, ByteBuffer buffer);
 
+    /**
+     * Copies the buffer's remaining bytes as an entry of {@code dtype} and {@code shape} (C order,
+     * little-endian); its position is not changed.
+     *
+     * @throws IllegalArgumentException when the byte count is not {@code dtype}'s item size times the
+     *     product of {@code shape}
+     */
+    void put(String name, ByteBuffer buffer, DType dtype, long... shape);
+
+    void put(String name, float[] values);
+
+    void put(String name, double[] values);
+
+    void put(String name, int[] values);
+
+    void put(String name, long[] values);
+
+    void put(String name, short[] values);
+
     /** Copies an entry that is the same on every worker. */
     void putReplicated(String name, byte[] bytes, int offset, int length);
 
@@ -32,6 +55,19 @@ public interface Snapshot {
 
     /** Copies a replicated entry from the buffer's remaining bytes; its position is not changed. */
     void putReplicated(String name, ByteBuffer buffer);
+
+    /** As {@link #put(String, ByteBuffer, DType, long...)}, for an entry that is the same on every worker. */
+    void putReplicated(String name, ByteBuffer buffer, DType dtype, long... shape);
+
+    void putReplicated(String name, float[] values);
+
+    void putReplicated(String name, double[] values);
+
+    void putReplicated(String name, int[] values);
+
+    void putReplicated(String name, long[] values);
+
+    void putReplicated(String name, short[] values);
 
     /**
      * Records user metadata (epoch, loss, accuracy) in the manifest: a String, Number or Boolean.

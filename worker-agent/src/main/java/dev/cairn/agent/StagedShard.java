@@ -24,8 +24,11 @@ import java.util.concurrent.LinkedBlockingQueue;
  * through bounded memory (the trainer then waits only for the first chunk to be written).
  */
 final class StagedShard implements Snapshot {
-    /** An entry's place in the staged byte stream. */
-    record StagedEntry(String name, boolean replicated, long length) {}
+    /**
+     * An entry's place in the staged byte stream, with its element type and shape (kept for the
+     * typed manifest entries of format v2; not yet written to the manifest).
+     */
+    record StagedEntry(String name, boolean replicated, long length, DType dtype, long[] shape) {}
 
     /** A filled chunk; bytes [0, {@code length}) of {@code data} are valid. {@code END} has no data. */
     record Chunk(ByteBuffer data, int length) {}
@@ -62,22 +65,82 @@ final class StagedShard implements Snapshot {
 
     @Override
     public void put(String name, byte[] bytes, int offset, int length) {
-        append(name, false, ByteBuffer.wrap(bytes, offset, length));
+        appendBytes(name, false, ByteBuffer.wrap(bytes, offset, length));
     }
 
     @Override
     public void put(String name, ByteBuffer buffer) {
-        append(name, false, buffer.duplicate());
+        appendBytes(name, false, buffer.duplicate());
+    }
+
+    @Override
+    public void put(String name, ByteBuffer buffer, DType dtype, long... shape) {
+        append(name, false, dtype, shape.clone(), buffer.duplicate(), null);
+    }
+
+    @Override
+    public void put(String name, float[] values) {
+        append(name, false, DType.FLOAT32, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void put(String name, double[] values) {
+        append(name, false, DType.FLOAT64, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void put(String name, int[] values) {
+        append(name, false, DType.INT32, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void put(String name, long[] values) {
+        append(name, false, DType.INT64, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void put(String name, short[] values) {
+        append(name, false, DType.INT16, new long[] {values.length}, null, ArraySource.of(values));
     }
 
     @Override
     public void putReplicated(String name, byte[] bytes, int offset, int length) {
-        append(name, true, ByteBuffer.wrap(bytes, offset, length));
+        appendBytes(name, true, ByteBuffer.wrap(bytes, offset, length));
     }
 
     @Override
     public void putReplicated(String name, ByteBuffer buffer) {
-        append(name, true, buffer.duplicate());
+        appendBytes(name, true, buffer.duplicate());
+    }
+
+    @Override
+    public void putReplicated(String name, ByteBuffer buffer, DType dtype, long... shape) {
+        append(name, true, dtype, shape.clone(), buffer.duplicate(), null);
+    }
+
+    @Override
+    public void putReplicated(String name, float[] values) {
+        append(name, true, DType.FLOAT32, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void putReplicated(String name, double[] values) {
+        append(name, true, DType.FLOAT64, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void putReplicated(String name, int[] values) {
+        append(name, true, DType.INT32, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void putReplicated(String name, long[] values) {
+        append(name, true, DType.INT64, new long[] {values.length}, null, ArraySource.of(values));
+    }
+
+    @Override
+    public void putReplicated(String name, short[] values) {
+        append(name, true, DType.INT16, new long[] {values.length}, null, ArraySource.of(values));
     }
 
     @Override
@@ -93,21 +156,32 @@ final class StagedShard implements Snapshot {
         }
     }
 
-    private void append(String name, boolean replicated, ByteBuffer src) {
+    private void appendBytes(String name, boolean replicated, ByteBuffer src) {
+        append(name, replicated, DType.BYTES, new long[] {src.remaining()}, src, null);
+    }
+
+    /** Copies one entry from {@code bytes} or, when that is null, from {@code array}. */
+    private void append(String name, boolean replicated, DType dtype, long[] shape, ByteBuffer bytes, ArraySource array) {
         try {
             EntryNames.check(name);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(e.getMessage() + " (save of step " + step + ")");
         }
+        long length = bytes != null ? bytes.remaining() : array.remaining();
+        if (dtype.byteLength(shape) != length) {
+            throw new IllegalArgumentException("entry '" + name + "' has " + length + " bytes but " + dtype.numpyName()
+                    + java.util.Arrays.toString(shape) + " needs " + dtype.byteLength(shape) + " (save of step " + step + ")");
+        }
         if (!names.add(name)) {
             throw new IllegalArgumentException("entry '" + name + "' is put twice (save of step " + step + ")");
         }
         synchronized (this) {
-            entries.add(new StagedEntry(name, replicated, src.remaining()));
+            entries.add(new StagedEntry(name, replicated, length, dtype, shape));
         }
-        stagedBytes += src.remaining();
+        stagedBytes += length;
+        long left = length;
         try {
-            while (src.hasRemaining()) {
+            while (left > 0) {
                 if (current == null) {
                     current = pool.tryAcquire();
                     if (current == null) {
@@ -115,11 +189,15 @@ final class StagedShard implements Snapshot {
                         current = pool.acquire();
                     }
                 }
-                int n = Math.min(src.remaining(), current.remaining());
-                int end = src.position() + n;
-                int limit = src.limit();
-                current.put(src.limit(end));
-                src.limit(limit);
+                int n = (int) Math.min(left, current.remaining());
+                if (bytes != null) {
+                    int limit = bytes.limit();
+                    current.put(bytes.limit(bytes.position() + n));
+                    bytes.limit(limit);
+                } else {
+                    array.copyTo(current, n);
+                }
+                left -= n;
                 if (!current.hasRemaining()) {
                     flush();
                 }

@@ -1,0 +1,129 @@
+package dev.cairn.agent.sidecar;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cairn.agent.CairnAgent;
+import dev.cairn.agent.RestoredCheckpoint;
+import dev.cairn.storage.Manifest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The restore operations (blocking thread): {@code restore_open} opens a committed checkpoint
+ * through the agent, {@code restore_read} reads entries (CRC32C checked) into a region of the
+ * shared file, freed by the next read or {@code restore_close}. Manifests of format v1 carry no
+ * element types: every entry is reported as {@code bytes} of shape {@code [length]}.
+ */
+final class RestoreOps {
+    private final CairnAgent agent;
+    private final SharedStaging staging;
+    private final Duration busyTimeout;
+    private final Map<Long, RestoredCheckpoint> open = new HashMap<>();
+    private long region = -1;
+
+    RestoreOps(CairnAgent agent, SharedStaging staging, Duration busyTimeout) {
+        this.agent = agent;
+        this.staging = staging;
+        this.busyTimeout = busyTimeout;
+    }
+
+    ObjectNode open(JsonNode request) throws Exception {
+        JsonNode s = request.get("step");
+        // without a step: the newest checkpoint the coordinator announced, also one committed after the join
+        long latest = agent.lastCommittedStep();
+        Optional<RestoredCheckpoint> r = s != null && !s.isNull() ? agent.restore(Json.step(request))
+                : latest >= 0 ? agent.restore(latest) : agent.restoreLatest();
+        if (r.isEmpty()) {
+            if (s != null && !s.isNull()) {
+                throw new RequestException("NotFound", "no committed checkpoint of step " + s + " in this run's storage");
+            }
+            return Json.object().putNull("step");
+        }
+        RestoredCheckpoint c = r.get();
+        open.put(c.step(), c);
+        ObjectNode out = Json.object().put("step", c.step()).put("save_id", c.saveId()).put("world_size", c.worldSize());
+        out.set("metadata", Frames.JSON.valueToTree(c.metadata()));
+        ArrayNode entries = out.putArray("entries");
+        for (Manifest.EntryRef e : c.manifest().entriesFor(agent.workerIndex())) {
+            entries.addObject().put("name", e.name()).put("dtype", "bytes").put("length", e.length())
+                    .put("replicated", e.replicated()).set("shape", Json.array(new long[] {e.length()}));
+        }
+        return out;
+    }
+
+    ObjectNode read(JsonNode request) throws Exception {
+        RestoredCheckpoint c = opened(request);
+        JsonNode names = request.get("names");
+        if (names == null || !names.isArray()) {
+            throw RequestException.badRequest("'names' must be a list");
+        }
+        List<Manifest.EntryRef> refs = new ArrayList<>();
+        long total = 0;
+        for (JsonNode n : names) {
+            String name = n.asText();
+            Manifest.EntryRef ref = c.manifest().entry(agent.workerIndex(), name).orElseThrow(() -> new RequestException(
+                    "NotFound", "checkpoint of step " + c.step() + " has no entry '" + name + "' for worker " + agent.workerIndex()));
+            refs.add(ref);
+            total += align(ref.length());
+        }
+        freeRegion();
+        long base = staging.allocate(total, busyTimeout.toMillis());
+        if (base < 0) {
+            throw new RequestException("Busy", "no " + total + " bytes of shared staging free within " + busyTimeout.toMillis() + " ms");
+        }
+        region = base;
+        ObjectNode out = Json.object();
+        ArrayNode placed = out.putArray("entries");
+        long at = base;
+        byte[] buffer = new byte[1 << 20];
+        for (Manifest.EntryRef ref : refs) {
+            ByteBuffer dst = staging.slice(at, ref.length());
+            try (InputStream in = c.open(ref.name())) {
+                int n;
+                while ((n = in.read(buffer)) > 0) {
+                    if (n > dst.remaining()) {
+                        throw new IOException("entry '" + ref.name() + "' is longer than its manifest says");
+                    }
+                    dst.put(buffer, 0, n);
+                }
+            }
+            placed.addObject().put("name", ref.name()).put("offset", at).put("length", ref.length());
+            at += align(ref.length());
+        }
+        return out;
+    }
+
+    ObjectNode close(JsonNode request) throws RequestException {
+        open.remove(Json.step(request));
+        freeRegion();
+        return Json.object();
+    }
+
+    private RestoredCheckpoint opened(JsonNode request) throws RequestException {
+        long step = Json.step(request);
+        RestoredCheckpoint c = open.get(step);
+        if (c == null) {
+            throw RequestException.badRequest("checkpoint of step " + step + " is not open (restore_open first)");
+        }
+        return c;
+    }
+
+    private void freeRegion() {
+        if (region >= 0) {
+            staging.free(region);
+            region = -1;
+        }
+    }
+
+    private static long align(long n) {
+        return (n + SharedStaging.ALIGN - 1) / SharedStaging.ALIGN * SharedStaging.ALIGN;
+    }
+}
