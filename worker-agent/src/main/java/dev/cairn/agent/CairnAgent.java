@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -103,10 +104,22 @@ public final class CairnAgent implements AutoCloseable {
         return join(new CairnAgent(config, channel, null));
     }
 
+    /** How long a join waits quietly before it logs that it waits for the coordinator. */
+    private static final long JOIN_PATIENCE_MILLIS = 1_000;
+
     private static CairnAgent join(CairnAgent agent) throws AgentException {
         AgentConfig config = agent.config;
         try {
-            agent.session.open().get(config.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            CompletableFuture<?> welcome = agent.session.open();
+            long timeout = config.connectTimeout().toMillis();
+            long patience = Math.min(timeout, JOIN_PATIENCE_MILLIS);
+            try {
+                welcome.get(patience, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException notYet) {
+                LOG.info("worker {}: waiting for coordinator {} (not reachable yet), up to {} s", config.workerIndex(),
+                        config.coordinator(), config.connectTimeout().toSeconds());
+                welcome.get(timeout - patience, TimeUnit.MILLISECONDS);
+            }
             return agent;
         } catch (ExecutionException e) {
             agent.abandon();

@@ -74,7 +74,13 @@ final class CoordinatorSession {
     /** Opens a stream and sends the join; the future completes with the welcome or the stream's error. */
     CompletableFuture<Welcome> open() {
         CompletableFuture<Welcome> future = new CompletableFuture<>();
-        StreamObserver<AgentMessage> stream = WorkerSessionServiceGrpc.newStub(channel).session(new Inbound(future));
+        WorkerSessionServiceGrpc.WorkerSessionServiceStub stub = WorkerSessionServiceGrpc.newStub(channel);
+        if (welcome == null) {
+            // the first join waits for a coordinator that is not up yet (CairnAgent#connect bounds the wait
+            // by the connect timeout) instead of failing at once with UNAVAILABLE
+            stub = stub.withWaitForReady();
+        }
+        StreamObserver<AgentMessage> stream = stub.session(new Inbound(future));
         synchronized (sendLock) {
             out = stream;
             stream.onNext(AgentMessage.newBuilder().setJoin(Join.newBuilder()
