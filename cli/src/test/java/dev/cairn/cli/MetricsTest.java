@@ -47,6 +47,7 @@ class MetricsTest {
     private static Coordinator coordinator;
     private static HTTPServer server;
     private static String scrape;
+    private static String agentScrape;
 
     @BeforeAll
     static void saveTwiceAndScrape() throws Exception {
@@ -59,10 +60,13 @@ class MetricsTest {
             for (long step : new long[] {10, 20}) {
                 agent.save(step, s -> s.put("model/w", new byte[4096])).await(Duration.ofSeconds(30));
             }
+            try (HTTPServer agentServer = HTTPServer.builder().hostname("127.0.0.1").port(0).registry(agent.metrics()).buildAndStart()) {
+                agentScrape = get(agentServer.getPort(), "/metrics");
+            }
         }
         // retention of step 10 runs after the commit of step 20, on the I/O executor
         Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> {
-            scrape = get("/metrics");
+            scrape = get(server.getPort(), "/metrics");
             return scrape.contains("cairn_retention_deleted_checkpoints_total 1.0");
         });
     }
@@ -73,9 +77,9 @@ class MetricsTest {
         coordinator.close();
     }
 
-    private static String get(String path) throws Exception {
+    private static String get(int port, String path) throws Exception {
         HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + server.getPort() + path)).build(), HttpResponse.BodyHandlers.ofString());
+                URI.create("http://127.0.0.1:" + port + path)).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).isEqualTo(200);
         return r.body();
     }
@@ -100,6 +104,17 @@ class MetricsTest {
     }
 
     @Test
+    void theAgentExposesItsStallStagingAndUploads() {
+        assertThat(agentScrape).contains("cairn_agent_stall_seconds_count 2")
+                .contains("cairn_agent_upload_duration_seconds_count 2")
+                .contains("cairn_agent_staging_bytes_in_use ")
+                .contains("cairn_agent_staging_bytes_limit 1048576.0");
+        Matcher bytes = Pattern.compile("cairn_agent_uploaded_bytes_total (\\S+)").matcher(agentScrape);
+        assertThat(bytes.find()).isTrue();
+        assertThat(Double.parseDouble(bytes.group(1))).isGreaterThanOrEqualTo(2 * 4096);
+    }
+
+    @Test
     void everyMetricTheDashboardAndTheAlertRulesUseIsExposed() throws Exception {
         Set<String> used = new TreeSet<>();
         for (Path file : new Path[] {DEPLOY.resolve("grafana/cairn-dashboard.json"), DEPLOY.resolve("prometheus/cairn-alerts.yml")}) {
@@ -110,18 +125,20 @@ class MetricsTest {
         }
         assertThat(used).contains("cairn_saves_total", "cairn_latest_committed_age_seconds", "cairn_save_barrier_duration_seconds_bucket");
         for (String name : used) {
-            assertThat(scrape).as("metric %s used by deploy/ is exposed", name).containsPattern("(?m)^" + name + "[{ ]");
+            assertThat(scrape + agentScrape).as("metric %s used by deploy/ is exposed", name).containsPattern("(?m)^" + name + "[{ ]");
         }
     }
 
     @Test
     void promtoolAcceptsTheExpositionAndTheRules() throws Exception {
         assumeTrue(onPath("promtool"), "promtool is not installed (Debian package prometheus; .ci/run installs it)");
-        Process metrics = new ProcessBuilder("promtool", "check", "metrics").redirectErrorStream(true).start();
-        metrics.getOutputStream().write(scrape.getBytes(StandardCharsets.UTF_8));
-        metrics.getOutputStream().close();
-        String metricsOut = new String(metrics.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(metrics.waitFor()).as(metricsOut).isZero();
+        for (String exposition : new String[] {scrape, agentScrape}) {
+            Process metrics = new ProcessBuilder("promtool", "check", "metrics").redirectErrorStream(true).start();
+            metrics.getOutputStream().write(exposition.getBytes(StandardCharsets.UTF_8));
+            metrics.getOutputStream().close();
+            String metricsOut = new String(metrics.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(metrics.waitFor()).as(metricsOut).isZero();
+        }
 
         Process rules = new ProcessBuilder("promtool", "check", "rules", DEPLOY.resolve("prometheus/cairn-alerts.yml").toString())
                 .redirectErrorStream(true).start();

@@ -23,6 +23,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,6 +59,7 @@ public final class CairnAgent implements AutoCloseable {
     /** The channel this agent built and must shut down, or null when it was handed one. */
     private final ManagedChannel ownedChannel;
     private final StagingPool pool;
+    private final AgentMetrics metrics;
     private final SaveTracker tracker;
     private final CoordinatorSession session;
     private final ShardUploader uploader;
@@ -70,9 +72,10 @@ public final class CairnAgent implements AutoCloseable {
         this.config = config;
         this.ownedChannel = ownedChannel;
         this.pool = new StagingPool(config.stagingBytes(), config.chunkBytes());
+        this.metrics = new AgentMetrics(pool::inUseBytes, config.stagingBytes());
         this.tracker = new SaveTracker(config.workerIndex());
         this.session = new CoordinatorSession(config, channel, tracker);
-        this.uploader = new ShardUploader(config, session, tracker, this::store);
+        this.uploader = new ShardUploader(config, session, tracker, this::store, metrics);
     }
 
     static Thread daemon(Runnable r, String name) {
@@ -303,7 +306,7 @@ public final class CairnAgent implements AutoCloseable {
         // The upload thread is handed this save when the barrier releases it (or it fails), not now:
         // it would only wake to wait for the release. Releases come in save order (one save in flight).
         uploader.uploadAtRelease(ps, shard);
-        return new SaveInProgress(session, tracker, ps, shard, config.hooks(), start);
+        return new SaveInProgress(session, tracker, ps, shard, config.hooks(), start, metrics);
     }
 
     // ------------------------------------------------------------------ preemption and close
@@ -333,6 +336,14 @@ public final class CairnAgent implements AutoCloseable {
     }
 
     /** Peak staging memory in use so far, in bytes. */
+    /**
+     * This agent's Prometheus metrics (stall per save, staging bytes in use, upload bytes and
+     * durations): serve them with the Prometheus HTTP exporter, as {@code cairn agent --metrics-port} does.
+     */
+    public PrometheusRegistry metrics() {
+        return metrics.registry();
+    }
+
     public long peakStagingBytes() {
         return pool.peakBytes();
     }
