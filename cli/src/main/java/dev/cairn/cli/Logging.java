@@ -67,7 +67,7 @@ final class Logging {
         // the fat jar carries only logback; a test class path may also carry slf4j-simple: pick ours, without a warning
         System.setProperty("slf4j.provider", "ch.qos.logback.classic.spi.LogbackServiceProvider");
         if (System.getProperty(RUN_PROPERTY) == null) {
-            System.setProperty(RUN_PROPERTY, "-");
+            System.setProperty(RUN_PROPERTY, runIdOption(args).orElse("-"));
         }
         LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
         context.reset();
@@ -107,6 +107,19 @@ final class Logging {
             context.getLogger("org.eclipse.jetty").setLevel(Level.ERROR);
             context.getLogger("org.gaul").setLevel(Level.ERROR);
         }
+    }
+
+    /** The value of {@code --run-id} (coordinator, toy-worker, agent), if given. */
+    static java.util.Optional<String> runIdOption(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].startsWith("--run-id=")) {
+                return java.util.Optional.of(args[i].substring("--run-id=".length()));
+            }
+            if (args[i].equals("--run-id") && i + 1 < args.length) {
+                return java.util.Optional.of(args[i + 1]);
+            }
+        }
+        return java.util.Optional.empty();
     }
 
     /** Every later log line names this run. */

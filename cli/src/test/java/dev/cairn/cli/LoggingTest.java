@@ -35,6 +35,13 @@ class LoggingTest {
         }
     }
 
+    @Test
+    void theRunIdComesFromTheRunIdOption() {
+        assertThat(Logging.runIdOption(new String[] {"toy-worker", "--run-id", "run-3", "--index", "0"})).hasValue("run-3");
+        assertThat(Logging.runIdOption(new String[] {"agent", "--run-id=run-4"})).hasValue("run-4");
+        assertThat(Logging.runIdOption(new String[] {"list", "--storage", "/x"})).isEmpty();
+    }
+
     private static LoggingEvent event(String message, Throwable error) {
         LoggerContext context = new LoggerContext();
         return new LoggingEvent("fqcn", context.getLogger("dev.cairn.coordinator.SaveCoordinator"), Level.WARN, message, error, null);
