@@ -86,7 +86,8 @@ public final class Main implements Runnable {
         });
         String[] expanded = args;
         CommandLine sub = args.length > 0 ? cmd.getSubcommands().get(args[0]) : null;
-        if (sub != null && sub.getCommandSpec().findOption(ConfigFile.OPTION) != null) {
+        boolean helpRequested = java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h"));
+        if (sub != null && !helpRequested && sub.getCommandSpec().findOption(ConfigFile.OPTION) != null) {
             try {
                 expanded = ConfigFile.expand(args, sub.getCommandSpec());
             } catch (UserError e) {
