@@ -3,6 +3,7 @@ package dev.cairn.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
+import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
@@ -30,15 +31,20 @@ class AgentWaitsForCoordinatorTest {
     private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
     private final Logger agentLog = (Logger) LoggerFactory.getLogger(CairnAgent.class);
 
+    private Level levelBefore;
+
     @BeforeEach
     void captureLogs() {
         logs.start();
+        levelBefore = agentLog.getLevel();
+        agentLog.setLevel(Level.INFO); // the tests' logback configuration keeps only warnings
         agentLog.addAppender(logs);
     }
 
     @AfterEach
     void stopCapturing() {
         agentLog.detachAppender(logs);
+        agentLog.setLevel(levelBefore);
     }
 
     private static int freePort() throws Exception {
