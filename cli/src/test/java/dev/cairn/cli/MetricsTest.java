@@ -96,7 +96,7 @@ class MetricsTest {
                 .contains("cairn_world_size 1.0")
                 .contains("cairn_retention_deleted_checkpoints_total 1.0")
                 .contains("cairn_latest_committed_age_seconds ");
-        Matcher bytes = Pattern.compile("cairn_committed_bytes_total (\\S+)").matcher(scrape);
+        Matcher bytes = Pattern.compile("(?m)^cairn_committed_bytes_total (\\S+)").matcher(scrape);
         assertThat(bytes.find()).isTrue();
         assertThat(Double.parseDouble(bytes.group(1))).isGreaterThanOrEqualTo(2 * 4096);
         // the agent closed its session: no worker connected now
@@ -107,9 +107,9 @@ class MetricsTest {
     void theAgentExposesItsStallStagingAndUploads() {
         assertThat(agentScrape).contains("cairn_agent_stall_seconds_count 2")
                 .contains("cairn_agent_upload_duration_seconds_count 2")
-                .contains("cairn_agent_staging_bytes_in_use ")
-                .contains("cairn_agent_staging_bytes_limit 1048576.0");
-        Matcher bytes = Pattern.compile("cairn_agent_uploaded_bytes_total (\\S+)").matcher(agentScrape);
+                .contains("cairn_agent_staging_in_use_bytes ")
+                .contains("cairn_agent_staging_limit_bytes 1048576.0");
+        Matcher bytes = Pattern.compile("(?m)^cairn_agent_uploaded_bytes_total (\\S+)").matcher(agentScrape);
         assertThat(bytes.find()).isTrue();
         assertThat(Double.parseDouble(bytes.group(1))).isGreaterThanOrEqualTo(2 * 4096);
     }

@@ -27,9 +27,9 @@ final class AgentMetrics {
                 .unit(Unit.SECONDS).classicOnly().classicUpperBounds(SECONDS).register(registry);
         uploadedBytes = Counter.builder().name("cairn_agent_uploaded_bytes_total").help("Bytes of shards made durable")
                 .unit(Unit.BYTES).register(registry);
-        GaugeWithCallback.builder().name("cairn_agent_staging_bytes_in_use").help("Staging memory holding snapshot bytes not yet uploaded")
+        GaugeWithCallback.builder().name("cairn_agent_staging_in_use_bytes").help("Staging memory holding snapshot bytes not yet uploaded")
                 .unit(Unit.BYTES).callback(cb -> cb.call(stagingInUse.getAsLong())).register(registry);
-        GaugeWithCallback.builder().name("cairn_agent_staging_bytes_limit").help("The staging budget (a larger snapshot waits for uploads)")
+        GaugeWithCallback.builder().name("cairn_agent_staging_limit_bytes").help("The staging budget (a larger snapshot waits for uploads)")
                 .unit(Unit.BYTES).callback(cb -> cb.call(stagingLimit)).register(registry);
     }
 
