@@ -66,6 +66,7 @@ final class Logging {
     static void configure(Settings settings, String[] args) {
         // the fat jar carries only logback; a test class path may also carry slf4j-simple: pick ours, without a warning
         System.setProperty("slf4j.provider", "ch.qos.logback.classic.spi.LogbackServiceProvider");
+        System.setProperty("slf4j.internal.verbosity", "WARN"); // no "SLF4J(I): Attempting to load provider" line
         if (System.getProperty(RUN_PROPERTY) == null) {
             System.setProperty(RUN_PROPERTY, runIdOption(args).orElse("-"));
         }
