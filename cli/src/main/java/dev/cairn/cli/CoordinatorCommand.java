@@ -6,6 +6,13 @@ import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.coordinator.CoordinatorHooks;
 import dev.cairn.harness.ShardLosingStore;
 import dev.cairn.storage.StorageUri;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,6 +34,11 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Mixin
     RetentionOptions retention;
 
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "Read options from FILE: a .properties file or a flat .json object whose keys are the long options "
+                    + "without the dashes (world=4, storage=s3://..., save-every-seconds=600). Options on the command line win.")
+    Path config;
+
     @Option(names = "--world", required = true, paramLabel = "N", description = "Number of workers.")
     int world;
 
@@ -38,6 +50,10 @@ final class CoordinatorCommand implements Callable<Integer> {
 
     @Option(names = "--port", defaultValue = "7400", description = "Port to listen on; 0 picks a free one (default ${DEFAULT-VALUE}).")
     int port;
+
+    @Option(names = "--metrics-port", paramLabel = "P",
+            description = "Serve Prometheus metrics at http://HOST:P/metrics (same --host; default: none).")
+    Integer metricsPort;
 
     @Option(names = "--port-file", paramLabel = "FILE", description = "Write the port listened on to FILE once serving.")
     Path portFile;
@@ -65,7 +81,8 @@ final class CoordinatorCommand implements Callable<Integer> {
             description = "Chaos checker self-test only: lose one shard of every save right before its manifest is committed (deliberately broken store).")
     boolean unsafeCommitBeforeDurable;
 
-    @Option(names = "--token", description = "Shared secret workers (in their join) and admin calls (status, trigger) must present (default: \\$CAIRN_TOKEN or none).")
+    @Option(names = "--token", description = "Shared secret workers (in their join) and admin calls (status, trigger) must present "
+            + "(default: \\$CAIRN_TOKEN or none; prefer the variable: a command line is visible to every user of the machine).")
     String token;
 
     @Option(names = "--tls-cert", paramLabel = "FILE", description = "Serve TLS with this certificate chain (PEM); with --tls-key.")
@@ -84,6 +101,15 @@ final class CoordinatorCommand implements Callable<Integer> {
             throw new UserError("--port must be between 0 and 65535, was " + port);
         }
         String run = runId != null ? runId : defaultRunId(uri);
+        Logging.setRunId(run);
+        // before anything touches storage: a taken port must not leave a new, empty root behind
+        checkCanListen("--port", host, port);
+        if (metricsPort != null) {
+            if (metricsPort < 1 || metricsPort > 65535) {
+                throw new UserError("--metrics-port must be between 1 and 65535, was " + metricsPort);
+            }
+            checkCanListen("--metrics-port", host, metricsPort);
+        }
         CoordinatorConfig config = CoordinatorConfig.builder(run, world, uri)
                 .saveEverySteps(saveEverySteps)
                 .saveEvery(Duration.ofSeconds(saveEverySeconds))
@@ -97,11 +123,24 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .storeDecorator(unsafeCommitBeforeDurable ? ShardLosingStore::new : UnaryOperator.identity())
                 .build();
         Coordinator coordinator = Coordinator.start(config, host, port);
+        HTTPServer metrics = null;
+        if (metricsPort != null) {
+            try {
+                metrics = HTTPServer.builder().hostname(host).port(metricsPort).registry(coordinator.metrics()).buildAndStart();
+            } catch (IOException e) {
+                coordinator.close();
+                throw new UserError("--metrics-port " + metricsPort + ": cannot serve metrics on " + host + ": " + e.getMessage());
+            }
+        }
+        HTTPServer metricsServer = metrics;
         // save outcomes as events, with the wall-clock time, so a chaos campaign can time detection
         coordinator.addListener(r -> ClusterProcess.emit("save", "step", r.step(), "saveId", r.saveId().isEmpty() ? "-" : r.saveId(),
                 "outcome", r.outcome(), "atMs", System.currentTimeMillis()));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (metricsServer != null) {
+                metricsServer.close();
+            }
             coordinator.close();
             stopped.countDown();
         }, "cairn-coordinator-shutdown"));
@@ -145,6 +184,29 @@ final class CoordinatorCommand implements Callable<Integer> {
                 }
             }
         };
+    }
+
+    /** Fails with a message naming {@code --host}/{@code --port} when the address cannot be bound. */
+    static void checkCanListen(String option, String host, int port) {
+        InetAddress address;
+        try {
+            address = InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            throw new UserError("--host '" + host + "' is not an address of this machine (use an IP address, a host name, or 0.0.0.0 for all)");
+        }
+        if (port == 0) {
+            return;
+        }
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new InetSocketAddress(address, port));
+        } catch (BindException e) {
+            throw new UserError(option + " " + port + ": " + host + ":" + port + " is already in use or not available ("
+                    + e.getMessage() + "); stop what listens there or pick another " + option
+                    + (option.equals("--port") ? " (0 picks a free one)" : ""));
+        } catch (IOException e) {
+            throw new UserError("--host " + host + " " + option + " " + port + ": cannot listen there: " + e.getMessage());
+        }
     }
 
     static String defaultRunId(StorageUri uri) {

@@ -1,5 +1,7 @@
 package dev.cairn.cli;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cairn.coordinator.CheckpointCleaner;
 import dev.cairn.coordinator.RetentionPolicy;
 import dev.cairn.storage.CheckpointCatalog;
@@ -29,6 +31,9 @@ final class GcCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Print what would be deleted; delete nothing.")
     boolean dryRun;
 
+    @Option(names = "--json", description = "Print one JSON object: what was (or would be) deleted and what was kept.")
+    boolean json;
+
     @Override
     public Integer call() throws Exception {
         if (minAgeMinutes < 0) {
@@ -39,6 +44,10 @@ final class GcCommand implements Callable<Integer> {
             Instant cutoff = Instant.now().minus(Duration.ofMinutes(minAgeMinutes));
             CheckpointCleaner.Report report = CheckpointCleaner.run(new CheckpointCatalog(store), policy, cutoff, dryRun,
                     warning -> System.err.println("cairn: warning: " + warning));
+            if (json) {
+                JsonOutput.print(toJson(store.uri().toString(), report));
+                return 0;
+            }
             String verb = dryRun ? "would delete" : "deleted";
             for (Manifest m : report.deletedCheckpoints()) {
                 System.out.printf("%s checkpoint step %d (save %s)%n", verb, m.step(), m.saveId());
@@ -51,5 +60,22 @@ final class GcCommand implements Callable<Integer> {
                     report.abandonedCommitWrites(), report.keptCheckpoints());
             return 0;
         }
+    }
+
+    private ObjectNode toJson(String uri, CheckpointCleaner.Report report) {
+        ObjectNode n = JsonOutput.object();
+        n.put("storage", uri);
+        n.put("dryRun", dryRun);
+        ArrayNode deleted = n.putArray("deletedCheckpoints");
+        for (Manifest m : report.deletedCheckpoints()) {
+            deleted.addObject().put("step", m.step()).put("saveId", m.saveId()).put("bytes", m.totalBytes());
+        }
+        ArrayNode swept = n.putArray("sweptAttempts");
+        for (CheckpointCleaner.SweptAttempt a : report.sweptAttempts()) {
+            swept.addObject().put("saveId", a.saveId()).put("objects", a.objects());
+        }
+        n.put("abandonedCommitWrites", report.abandonedCommitWrites());
+        n.put("keptCheckpoints", report.keptCheckpoints());
+        return n;
     }
 }

@@ -18,6 +18,8 @@ import picocli.CommandLine.Command;
  * names what was wrong; nothing was written).
  */
 @Command(name = "cairn", mixinStandardHelpOptions = true, version = "cairn 0.1.0",
+        // every subcommand inherits -h/--help and -V/--version: `cairn X --help` works even where X has required options
+        scope = CommandLine.ScopeType.INHERIT,
         description = "Distributed checkpoint coordinator for multi-worker training.",
         subcommands = {
             CoordinatorCommand.class,
@@ -28,6 +30,7 @@ import picocli.CommandLine.Command;
             GcCommand.class,
             StatusCommand.class,
             TriggerCommand.class,
+            AgentCommand.class,
             DemoCommand.class,
             ChaosCommand.class,
             ToyWorkerCommand.class,
@@ -48,8 +51,19 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        configureLogging(args);
-        if (args.length > 0 && args[0].equals("agent")) System.exit(dev.cairn.agent.sidecar.SidecarMain.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
+        Logging.Settings logging;
+        try {
+            logging = Logging.parse(System.getenv("CAIRN_LOG"), Logging.defaultLevel(args));
+        } catch (UserError e) {
+            System.err.println("cairn: error: " + e.getMessage());
+            System.exit(EXIT_BAD_INPUT);
+            return;
+        }
+        Logging.configure(logging, args);
+        if (args.length > 0 && args[0].equals("agent")) {
+            // the sidecar parses its own options (AgentCommand only documents them for `cairn help agent`)
+            System.exit(dev.cairn.agent.sidecar.SidecarMain.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
+        }
         System.exit(execute(args));
     }
 
@@ -57,11 +71,7 @@ public final class Main implements Runnable {
     public static int execute(String... args) {
         CommandLine cmd = new CommandLine(new Main());
         // bad usage (unknown option, a value of the wrong type, a missing parameter) is one line, not the usage page
-        cmd.setParameterExceptionHandler((e, args2) -> {
-            CommandLine failed = e.getCommandLine();
-            failed.getErr().println("cairn: error: " + e.getMessage() + " (see '" + failed.getCommandSpec().qualifiedName() + " --help')");
-            return EXIT_BAD_INPUT;
-        });
+        cmd.setParameterExceptionHandler(Main::badUsage);
         cmd.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             String message = e.getMessage() == null ? e.toString() : e.getMessage();
             if (isBadInput(e)) {
@@ -74,7 +84,35 @@ public final class Main implements Runnable {
             }
             return EXIT_CHECK_FAILED;
         });
-        return cmd.execute(args);
+        String[] expanded = args;
+        CommandLine sub = args.length > 0 ? cmd.getSubcommands().get(args[0]) : null;
+        boolean helpRequested = java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h"));
+        if (sub != null && !helpRequested && sub.getCommandSpec().findOption(ConfigFile.OPTION) != null) {
+            try {
+                expanded = ConfigFile.expand(args, sub.getCommandSpec());
+            } catch (UserError e) {
+                cmd.getErr().println("cairn: error: " + e.getMessage());
+                return EXIT_BAD_INPUT;
+            }
+        }
+        return cmd.execute(expanded);
+    }
+
+    /**
+     * Bad usage is one line naming what was wrong, with the closest valid subcommand or option when
+     * something was misspelled; a help request that came with bad usage still prints the help.
+     */
+    private static int badUsage(CommandLine.ParameterException e, String[] args) {
+        CommandLine failed = e.getCommandLine();
+        Integer help = failed.getParseResult() == null ? null : CommandLine.executeHelpRequest(failed.getParseResult());
+        if (help != null) {
+            return help;
+        }
+        // picocli reports a missing required option before an unknown one; the misspelling is the real error
+        String message = Usage.unknownOption(failed.getCommandSpec(), args)
+                .orElseGet(() -> e instanceof CommandLine.UnmatchedArgumentException u ? Usage.unmatched(u) : e.getMessage());
+        failed.getErr().println("cairn: error: " + message + " (see '" + failed.getCommandSpec().qualifiedName() + " --help')");
+        return EXIT_BAD_INPUT;
     }
 
     static boolean isBadInput(Throwable e) {
@@ -84,24 +122,5 @@ public final class Main implements Runnable {
                 || e instanceof ManifestException
                 || e instanceof IllegalArgumentException
                 || (e instanceof AgentException a && a.badInput());
-    }
-
-    /** slf4j-simple reads its settings once, at the first logger: set them before anything logs. */
-    private static void configureLogging(String[] args) {
-        String level = System.getenv("CAIRN_LOG");
-        if (level == null) {
-            boolean server = args.length > 0 && (args[0].equals("coordinator") || args[0].equals("toy-worker"));
-            level = server ? "info" : "warn";
-            if (args.length > 0 && (args[0].equals("demo") || args[0].equals("chaos") || args[0].equals("bench"))) {
-                level = "error";
-            }
-        }
-        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
-        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
-        System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
-        System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "HH:mm:ss.SSS");
-        System.setProperty("org.slf4j.simpleLogger.showShortLogName", "true");
-        System.setProperty("org.slf4j.simpleLogger.log.io.grpc", "warn");
-        System.setProperty("org.slf4j.simpleLogger.log.io.netty", "warn");
     }
 }

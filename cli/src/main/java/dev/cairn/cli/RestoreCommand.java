@@ -1,5 +1,6 @@
 package dev.cairn.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.EntryNames;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
 import picocli.CommandLine.Command;
@@ -36,6 +38,12 @@ final class RestoreCommand implements Callable<Integer> {
 
     @Option(names = "--worker", paramLabel = "I", description = "Restore only what worker I needs (its entries and the replicated ones).")
     Integer worker;
+
+    @Option(names = "--json", description = "Print one JSON object: {storage, step, saveId, to, worker, entries, bytes}.")
+    boolean json;
+
+    @Option(names = {"-q", "--quiet"}, description = "No progress on stderr.")
+    boolean quiet;
 
     /** Marks a restore's temporary directory: {@code .<target name>.cairn-restore-<random>} beside the target. */
     static final String TEMP_MARK = ".cairn-restore-";
@@ -66,8 +74,19 @@ final class RestoreCommand implements Callable<Integer> {
                 Files.write(temp.resolve("manifest.json"), ManifestCodec.encode(m), StandardOpenOption.CREATE_NEW);
                 // rename(2) replaces an empty directory and is atomic on one file system
                 Files.move(temp, dir, StandardCopyOption.ATOMIC_MOVE);
-                System.out.printf("restored step %d (save %s): %d entries, %d bytes to %s%n", m.step(), m.saveId(),
-                        bytesAndFiles[1], bytesAndFiles[0], dir);
+                if (json) {
+                    ObjectNode n = JsonOutput.object().put("storage", store.uri().toString()).put("step", m.step())
+                            .put("saveId", m.saveId()).put("to", dir.toString());
+                    if (worker == null) {
+                        n.putNull("worker");
+                    } else {
+                        n.put("worker", worker.intValue());
+                    }
+                    JsonOutput.print(n.put("entries", bytesAndFiles[1]).put("bytes", bytesAndFiles[0]));
+                } else {
+                    System.out.printf("restored step %d (save %s): %d entries, %d bytes to %s%n", m.step(), m.saveId(),
+                            bytesAndFiles[1], bytesAndFiles[0], dir);
+                }
                 return 0;
             } catch (Exception e) {
                 try {
@@ -115,18 +134,34 @@ final class RestoreCommand implements Callable<Integer> {
     private long[] restore(CheckpointCatalog catalog, Manifest m, Path dir) throws IOException {
         long bytes = 0;
         int files = 0;
-        for (Manifest.EntryRef e : worker == null ? m.entries() : m.entriesFor(worker)) {
-            Path target = dir.resolve(EntryNames.restorePath(e)).normalize();
-            if (!target.startsWith(dir)) {
-                throw new UserError("entry '" + e.name() + "' would be written outside " + dir);
+        List<Manifest.EntryRef> entries = worker == null ? m.entries() : m.entriesFor(worker);
+        long total = entries.stream().mapToLong(Manifest.EntryRef::length).sum();
+        try (Progress progress = Progress.start("restore step " + m.step(), total, quiet)) {
+            for (Manifest.EntryRef e : entries) {
+                Path target = dir.resolve(EntryNames.restorePath(e)).normalize();
+                if (!target.startsWith(dir)) {
+                    throw new UserError("entry '" + e.name() + "' would be written outside " + dir);
+                }
+                Files.createDirectories(target.getParent());
+                try (InputStream in = catalog.openEntry(m, e);
+                     OutputStream out = Files.newOutputStream(target, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    bytes += copy(in, out, progress);
+                }
+                files++;
             }
-            Files.createDirectories(target.getParent());
-            try (InputStream in = catalog.openEntry(m, e);
-                 OutputStream out = Files.newOutputStream(target, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                bytes += in.transferTo(out);
-            }
-            files++;
         }
         return new long[] {bytes, files};
+    }
+
+    private static long copy(InputStream in, OutputStream out, Progress progress) throws IOException {
+        byte[] buf = new byte[1 << 20];
+        long n = 0;
+        int r;
+        while ((r = in.read(buf)) > 0) {
+            out.write(buf, 0, r);
+            progress.add(r);
+            n += r;
+        }
+        return n;
     }
 }

@@ -22,11 +22,18 @@ final class TriggerCommand implements Callable<Integer> {
     @Option(names = "--reason", defaultValue = "operator request")
     String reason;
 
+    @Option(names = "--json", description = "Print one JSON object: {coordinator, targetStep, reason}.")
+    boolean json;
+
     @Override
     public Integer call() {
         try (AdminClient client = tls.connect(coordinator, token)) {
             long step = client.stub.triggerSave(TriggerSaveRequest.newBuilder().setReason(reason).build()).getTargetStep();
-            System.out.printf("workers will save at step %d%n", step);
+            if (json) {
+                JsonOutput.print(JsonOutput.object().put("coordinator", coordinator).put("targetStep", step).put("reason", reason));
+            } else {
+                System.out.printf("workers will save at step %d%n", step);
+            }
             return 0;
         } catch (StatusRuntimeException e) {
             throw ClientTlsOptions.failure(coordinator, e);

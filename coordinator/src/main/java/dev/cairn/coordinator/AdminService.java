@@ -33,7 +33,9 @@ final class AdminService extends AdminServiceGrpc.AdminServiceImplBase {
                     .setStorageUri(config.storage().toString())
                     .addAllConnectedWorkers(machine.connected())
                     .setInFlightPhase(machine.phase().map(Enum::name).orElse(""))
-                    .setInFlightStep(machine.inFlightStep());
+                    .setInFlightStep(machine.inFlightStep())
+                    .setPendingTargetStep(machine.pendingTargetStep())
+                    .setPendingTargetReason(machine.pendingTargetReason());
             machine.latest().ifPresent(b::setLatest);
             for (SaveRecord r : machine.history()) {
                 b.addRecentSaves(dev.cairn.proto.v1.SaveRecord.newBuilder().setStep(r.step()).setSaveId(r.saveId())

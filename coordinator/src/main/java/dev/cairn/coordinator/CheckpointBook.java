@@ -29,6 +29,8 @@ final class CheckpointBook {
     /** Committed checkpoints whose manifests validate, by step. Touched on the loop only. */
     private final TreeMap<Long, RetentionPolicy.Kept> kept = new TreeMap<>();
     private long hintedStep = -1;
+    /** Told of every checkpoint retention deleted (metrics); I/O thread. */
+    private volatile Runnable onRetentionDelete = () -> { };
 
     CheckpointBook(CoordinatorConfig config, CheckpointCatalog catalog, EventLoop loop) {
         this.config = config;
@@ -65,6 +67,10 @@ final class CheckpointBook {
 
     static CheckpointRef ref(long step, String saveId) {
         return CheckpointRef.newBuilder().setStep(step).setSaveId(saveId).setManifestKey(Layout.manifestKey(step)).build();
+    }
+
+    void onRetentionDelete(Runnable listener) {
+        this.onRetentionDelete = listener;
     }
 
     /** A checkpoint was committed: apply retention, and sweep recently aborted attempts again. Loop thread. */
@@ -108,6 +114,7 @@ final class CheckpointBook {
         for (RetentionPolicy.Kept k : victims) {
             try {
                 CheckpointCleaner.deleteCheckpoint(catalog, k);
+                onRetentionDelete.run();
                 LOG.info("retention deleted step {} (save {}) of run {} from {}", k.step(), k.saveId(), config.runId(), catalog.store().uri());
             } catch (IOException | RuntimeException e) {
                 LOG.warn("retention could not delete step {} of run {} from {}: {}", k.step(), config.runId(), catalog.store().uri(), e.toString());

@@ -2,11 +2,15 @@ package dev.cairn.coordinator;
 
 import dev.cairn.proto.v1.CheckpointRef;
 import dev.cairn.proto.v1.CoordinatorMessage;
+import dev.cairn.proto.v1.WorkerSessionServiceGrpc;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.CheckpointStores;
 import dev.cairn.storage.Manifest;
 import io.grpc.Server;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptors;
 import io.grpc.Status;
@@ -56,6 +60,8 @@ public final class Coordinator implements AutoCloseable {
     private final SessionService sessions;
     private final List<Consumer<SaveRecord>> listeners = new CopyOnWriteArrayList<>();
     private Server server;
+    /** grpc.health.v1 on the coordinator's port: SERVING once recovery is done and the server runs. */
+    private final HealthStatusManager health = new HealthStatusManager();
     private volatile boolean closed;
 
     private Coordinator(CoordinatorConfig config, CheckpointStore store, Clock clock) throws IOException {
@@ -67,6 +73,7 @@ public final class Coordinator implements AutoCloseable {
         this.committer = new ManifestCommitter(config, catalog);
         Optional<CheckpointRef> latest = book.recover(clock.instant());
         this.machine = new SaveCoordinator(config, clock, new LoopOutbox(), latest);
+        book.onRetentionDelete(machine.metrics()::retentionDeleted);
         this.sessions = new SessionService(config, loop, machine);
     }
 
@@ -109,6 +116,8 @@ public final class Coordinator implements AutoCloseable {
         }
         try {
             AdminService admin = new AdminService(config, c.loop, c.machine, c.book);
+            // recovery ran in the constructor: the health service may say SERVING as soon as the server runs
+            serverBuilder.addService(c.health.getHealthService());
             if (config.token().isEmpty()) {
                 serverBuilder.addService(c.sessions).addService(admin);
             } else {
@@ -120,10 +129,20 @@ public final class Coordinator implements AutoCloseable {
             c.close();
             throw new IOException("cannot serve run " + config.runId() + ": " + e.getMessage(), e);
         }
+        c.health.setStatus("", HealthCheckResponse.ServingStatus.SERVING);
+        c.health.setStatus(WorkerSessionServiceGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.SERVING);
         long tick = Math.max(20, Math.min(200, config.heartbeatInterval().toMillis() / 4));
         c.loop.every(tick, c.machine::tick);
         LOG.info("coordinator of run {} serving world size {} on port {} with storage {}", config.runId(), config.worldSize(), c.port(), config.storage());
         return c;
+    }
+
+    /**
+     * The coordinator's Prometheus metrics (saves by outcome, phase durations, bytes, workers,
+     * latest checkpoint and its age, retention): serve them with the Prometheus HTTP exporter.
+     */
+    public PrometheusRegistry metrics() {
+        return machine.metrics().registry();
     }
 
     /** The port the server listens on (-1 for in-process servers). */
@@ -169,6 +188,7 @@ public final class Coordinator implements AutoCloseable {
             return;
         }
         closed = true;
+        health.enterTerminalState();
         loop.startClosing();
         CompletableFuture<Void> done = new CompletableFuture<>();
         try {

@@ -45,6 +45,8 @@ final class PendingSave {
     private String saveId = "";
     private int replicatedWriter = -1;
     private long deadlineMillis;
+    private long releasedAtMillis = -1;
+    private long commitStartedAtMillis = -1;
     private boolean discarded;
     private final Set<Integer> prepared = new TreeSet<>();
     private final Map<Integer, ShardReport> reports = new TreeMap<>();
@@ -95,9 +97,10 @@ final class PendingSave {
         return prepared.size() == worldSize;
     }
 
-    /** The barrier completed: the save gets its id, its replicated writer and the upload deadline. */
-    void release(String id, int writer, long uploadDeadline) {
+    /** The barrier completed at {@code now}: the save gets its id, its replicated writer and the upload deadline. */
+    void release(String id, int writer, long now, long uploadDeadline) {
         phase = Phase.UPLOADING;
+        releasedAtMillis = now;
         saveId = id;
         replicatedWriter = writer;
         deadlineMillis = uploadDeadline;
@@ -137,7 +140,18 @@ final class PendingSave {
     Manifest startCommit(String runId, int worldSize, Instant now) {
         manifest = buildManifest(runId, worldSize, now);
         phase = Phase.COMMITTING;
+        commitStartedAtMillis = now.toEpochMilli();
         return manifest;
+    }
+
+    /** When the barrier released the save, or -1. */
+    long releasedAtMillis() {
+        return releasedAtMillis;
+    }
+
+    /** When the manifest write started, or -1. */
+    long commitStartedAtMillis() {
+        return commitStartedAtMillis;
     }
 
     long reportedBytes() {

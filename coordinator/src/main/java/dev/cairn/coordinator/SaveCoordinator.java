@@ -55,6 +55,7 @@ final class SaveCoordinator {
     private PendingSave inFlight;
     private CheckpointRef latest;
     private final SaveTargets target = new SaveTargets();
+    private final CoordinatorMetrics metrics;
     private long lastSaveEndedMillis;
     private boolean shuttingDown;
 
@@ -65,6 +66,8 @@ final class SaveCoordinator {
         this.latest = latest.orElse(null);
         this.bytesWritten = new long[config.worldSize()];
         this.lastSaveEndedMillis = clock.millis();
+        this.metrics = new CoordinatorMetrics(config, clock);
+        latest.ifPresent(l -> metrics.recovered(l.getStep(), clock.millis()));
     }
 
     // ------------------------------------------------------------------ membership
@@ -84,6 +87,7 @@ final class SaveCoordinator {
             throw Status.ALREADY_EXISTS.withDescription("worker index " + index + " is already joined by another live session").asException();
         }
         members.add(index, new Members.Member(session, clock.millis(), history.abortSeq()));
+        metrics.connectedWorkers(members.size());
         LOG.info("worker {} joined run {} ({}/{} connected)", index, config.runId(), members.size(), config.worldSize());
         Welcome.Builder welcome = Welcome.newBuilder()
                 .setRunId(config.runId())
@@ -101,16 +105,34 @@ final class SaveCoordinator {
         return welcome.build();
     }
 
-    /** The worker's stream ended. Stale sessions (replaced already) are ignored. */
+    /** The worker's stream broke or went silent. Stale sessions (replaced already) are ignored. */
     void sessionLost(int worker, Object session, String cause) {
+        sessionEnded(worker, session, "lost: " + cause, false);
+    }
+
+    /** The worker closed its session itself (its trainer finished or stopped): it left, it was not lost. */
+    void sessionLeft(int worker, Object session) {
+        sessionEnded(worker, session, "left (closed its session)", true);
+    }
+
+    private void sessionEnded(int worker, Object session, String what, boolean clean) {
         if (members.get(worker, session) == null) {
             return;
         }
         members.remove(worker);
         heldPrepares.remove(worker);
-        LOG.warn("worker {} of run {} lost: {}", worker, config.runId(), cause);
+        metrics.connectedWorkers(members.size());
+        if (clean) {
+            LOG.info("worker {} of run {} {} ({}/{} connected)", worker, config.runId(), what, members.size(), config.worldSize());
+        } else {
+            LOG.warn("worker {} of run {} {} ({}/{} connected)", worker, config.runId(), what, members.size(), config.worldSize());
+        }
         if (inFlight != null && inFlight.phase() != PendingSave.Phase.COMMITTING) {
-            abort(SaveOutcome.WORKER_LOST, "worker " + worker + " lost: " + cause);
+            abort(SaveOutcome.WORKER_LOST, "worker " + worker + " " + what);
+        }
+        if (members.size() == 0 && target.pending()) {
+            // the job is over: its target must not reach the workers of the next job
+            expireTarget("every worker left before reaching it");
         }
     }
 
@@ -183,7 +205,7 @@ final class SaveCoordinator {
 
     private void release() {
         PendingSave s = inFlight;
-        s.release(Layout.newSaveId(s.step), leastLoadedWorker(), clock.millis() + config.uploadTimeout().toMillis());
+        s.release(Layout.newSaveId(s.step), leastLoadedWorker(), clock.millis(), clock.millis() + config.uploadTimeout().toMillis());
         target.clearIf(s.step);
         LOG.info("save {} (step {}) of run {} released; worker {} writes replicated entries", s.saveId(), s.step, config.runId(), s.replicatedWriter());
         Release release = Release.newBuilder().setStep(s.step).setSaveId(s.saveId()).setReplicatedWriter(s.replicatedWriter()).build();
@@ -262,6 +284,7 @@ final class SaveCoordinator {
         broadcast(CoordinatorMessage.newBuilder().setCommitted(Committed.newBuilder().setCheckpoint(latest)).build());
         inFlight = null;
         lastSaveEndedMillis = clock.millis();
+        metrics.committed(s, clock.millis(), bytes, stall);
         record(new SaveRecord(s.step, s.saveId(), SaveOutcome.COMMITTED, "", bytes, stall, upload));
         outbox.committed(s.manifest());
         replayHeldPrepares();
@@ -295,7 +318,7 @@ final class SaveCoordinator {
     }
 
     private long pushTarget(String reason, int leadFactor) {
-        long next = target.pick(members, latest == null ? 0 : latest.getStep(), config.heartbeatInterval(), leadFactor, reason);
+        long next = target.pick(members, latest == null ? 0 : latest.getStep(), config.heartbeatInterval(), leadFactor, reason, clock.millis());
         if (next < 0) {
             LOG.warn("run {}: no save target for {}: steps end at 2^62", config.runId(), reason);
             return -1;
@@ -328,6 +351,10 @@ final class SaveCoordinator {
                 abort(SaveOutcome.UPLOAD_TIMEOUT, "save " + inFlight.saveId() + " timed out after "
                         + config.uploadTimeout().toMillis() + " ms; workers " + missing + " did not report a durable shard");
             }
+        }
+        if (target.pending() && (inFlight == null || inFlight.step != target.step())
+                && now - target.pickedAtMillis() > config.barrierTimeout().toMillis()) {
+            expireTarget("no worker reached it within " + config.barrierTimeout().toMillis() + " ms");
         }
         if (!config.saveEvery().isZero() && inFlight == null && !target.pending() && members.size() == config.worldSize()
                 && now - lastSaveEndedMillis >= config.saveEvery().toMillis()) {
@@ -385,7 +412,22 @@ final class SaveCoordinator {
         }
     }
 
+    /**
+     * Drops the pending target: no save was attempted, so listeners hear nothing; the record shows in
+     * {@code cairn status}. A worker that still reaches the step later simply saves there.
+     */
+    private void expireTarget(String why) {
+        long step = target.step();
+        String message = "save target step " + step + " (" + target.reason() + ") expired: " + why;
+        target.clear();
+        lastSaveEndedMillis = clock.millis(); // the time policy waits a full interval before its next target
+        LOG.warn("run {}: {}", config.runId(), message);
+        history.record(new SaveRecord(step, "", SaveOutcome.TARGET_EXPIRED, message, 0, 0, 0));
+        metrics.targetExpired();
+    }
+
     private void record(SaveRecord r) {
+        metrics.saveEnded(r.outcome());
         history.record(r);
         outbox.saveEnded(r);
     }
@@ -419,6 +461,19 @@ final class SaveCoordinator {
 
     long inFlightStep() {
         return inFlight == null ? -1 : inFlight.step;
+    }
+
+    CoordinatorMetrics metrics() {
+        return metrics;
+    }
+
+    /** The pending save target, or -1. */
+    long pendingTargetStep() {
+        return target.step();
+    }
+
+    String pendingTargetReason() {
+        return target.pending() ? target.reason() : "";
     }
 
     String inFlightSaveId() {

@@ -12,6 +12,7 @@ import java.time.Duration;
 final class SaveTargets {
     private long step = -1;
     private String reason = "";
+    private long pickedAtMillis;
 
     /** The pending target, or -1. */
     long step() {
@@ -20,6 +21,11 @@ final class SaveTargets {
 
     String reason() {
         return reason;
+    }
+
+    /** When the pending target was picked (the coordinator's clock). */
+    long pickedAtMillis() {
+        return pickedAtMillis;
     }
 
     boolean pending() {
@@ -41,7 +47,7 @@ final class SaveTargets {
      * Picks the next target after {@code floor} (the latest checkpoint's step) and the fastest
      * worker; returns it, or -1 (nothing pending) when it would pass the largest step.
      */
-    long pick(Members members, long floor, Duration heartbeat, int leadFactor, String why) {
+    long pick(Members members, long floor, Duration heartbeat, int leadFactor, String why, long nowMillis) {
         long lead = 1 + (long) Math.min(1 << 20, Math.ceil(members.maxRate() * 2.0 * heartbeat.toMillis() / 1000.0)) * leadFactor;
         long next = Math.max(members.maxStep(), floor) + lead; // both below 2^62: no overflow
         if (!ProtocolLimits.isStep(next)) {
@@ -49,6 +55,7 @@ final class SaveTargets {
         }
         step = next;
         reason = why;
+        pickedAtMillis = nowMillis;
         return step;
     }
 

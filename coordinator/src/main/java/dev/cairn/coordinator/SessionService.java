@@ -213,7 +213,7 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
         public void onCompleted() {
             release();
             loop.postUrgent(() -> {
-                lost("session closed by the worker");
+                left();
                 if (!ended) {
                     ended = true;
                     try {
@@ -223,6 +223,13 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
                     }
                 }
             });
+        }
+
+        private void left() {
+            if (worker >= 0) {
+                sessions.remove(worker, this);
+                machine.sessionLeft(worker, this);
+            }
         }
 
         private void lost(String cause) {

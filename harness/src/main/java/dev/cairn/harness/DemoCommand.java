@@ -82,9 +82,24 @@ public final class DemoCommand implements Callable<Integer> {
         if (backend != null) {
             Backends.check(backend);
         }
-        Path work = Files.createTempDirectory("cairn-demo-");
         if (storage != null) {
             StorageUri.parse(storage);
+        }
+        Path work = Files.createTempDirectory("cairn-demo-");
+        int exit = EXIT_CHECK_FAILED;
+        try {
+            exit = runIn(work);
+            return exit;
+        } finally {
+            // the temp directory (logs, and the checkpoints of an embedded store) goes, unless a failed check points at its logs
+            if (exit != EXIT_CHECK_FAILED || failures.isEmpty()) {
+                StorageCleanup.deleteTree(work);
+            }
+        }
+    }
+
+    private int runIn(Path work) throws Exception {
+        if (storage != null) {
             return run(work, storage);
         }
         String kind = backend == null ? "file" : backend;
@@ -105,7 +120,7 @@ public final class DemoCommand implements Callable<Integer> {
         long killStep = 2 * saveEvery;
         int victim = workers - 1;
         long started = System.nanoTime();
-        say("storage %s, %d workers, saves every %d steps, %d MiB of state per worker; logs in %s", uri, workers, saveEvery, stateMib, work);
+        say("storage %s, %d workers, saves every %d steps, %d MiB of state per worker; logs in %s (removed when the demo passes)", uri, workers, saveEvery, stateMib, work);
 
         try (CheckpointStore store = CheckpointStores.open(uri, true)) {
             CheckpointCatalog catalog = new CheckpointCatalog(store);

@@ -23,6 +23,11 @@ public enum SaveOutcome {
     INVALID_SHARD,
     /** The agent lost its connection to the coordinator while the save was in flight. */
     COORDINATOR_LOST,
+    /**
+     * The coordinator's own record of a save target no worker reached in time (or every worker left
+     * first): no save was attempted; shown in {@code cairn status}, never sent to workers.
+     */
+    TARGET_EXPIRED,
     /** An abort reason this build does not know. */
     UNKNOWN;
 
@@ -46,12 +51,12 @@ public enum SaveOutcome {
     /**
      * The protocol's abort reason for this outcome.
      *
-     * @throws IllegalStateException for {@link #COMMITTED}, {@link #COORDINATOR_LOST} and
-     *     {@link #UNKNOWN}, which a coordinator never sends
+     * @throws IllegalStateException for {@link #COMMITTED}, {@link #COORDINATOR_LOST},
+     *     {@link #TARGET_EXPIRED} and {@link #UNKNOWN}, which a coordinator never sends
      */
     public AbortReason toAbortReason() {
         return switch (this) {
-            case COMMITTED, COORDINATOR_LOST, UNKNOWN -> throw new IllegalStateException(this + " is not an abort reason of the protocol");
+            case COMMITTED, COORDINATOR_LOST, TARGET_EXPIRED, UNKNOWN -> throw new IllegalStateException(this + " is not an abort reason of the protocol");
             default -> AbortReason.valueOf(name());
         };
     }

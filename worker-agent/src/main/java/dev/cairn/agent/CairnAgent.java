@@ -19,9 +19,11 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,6 +59,7 @@ public final class CairnAgent implements AutoCloseable {
     /** The channel this agent built and must shut down, or null when it was handed one. */
     private final ManagedChannel ownedChannel;
     private final StagingPool pool;
+    private final AgentMetrics metrics;
     private final SaveTracker tracker;
     private final CoordinatorSession session;
     private final ShardUploader uploader;
@@ -69,9 +72,10 @@ public final class CairnAgent implements AutoCloseable {
         this.config = config;
         this.ownedChannel = ownedChannel;
         this.pool = new StagingPool(config.stagingBytes(), config.chunkBytes());
+        this.metrics = new AgentMetrics(pool::inUseBytes, config.stagingBytes());
         this.tracker = new SaveTracker(config.workerIndex());
         this.session = new CoordinatorSession(config, channel, tracker);
-        this.uploader = new ShardUploader(config, session, tracker, this::store);
+        this.uploader = new ShardUploader(config, session, tracker, this::store, metrics);
     }
 
     static Thread daemon(Runnable r, String name) {
@@ -103,10 +107,22 @@ public final class CairnAgent implements AutoCloseable {
         return join(new CairnAgent(config, channel, null));
     }
 
+    /** How long a join waits quietly before it logs that it waits for the coordinator. */
+    private static final long JOIN_PATIENCE_MILLIS = 1_000;
+
     private static CairnAgent join(CairnAgent agent) throws AgentException {
         AgentConfig config = agent.config;
         try {
-            agent.session.open().get(config.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            CompletableFuture<?> welcome = agent.session.open();
+            long timeout = config.connectTimeout().toMillis();
+            long patience = Math.min(timeout, JOIN_PATIENCE_MILLIS);
+            try {
+                welcome.get(patience, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException notYet) {
+                LOG.info("worker {}: waiting for coordinator {} (not reachable yet), up to {} s", config.workerIndex(),
+                        config.coordinator(), config.connectTimeout().toSeconds());
+                welcome.get(timeout - patience, TimeUnit.MILLISECONDS);
+            }
             return agent;
         } catch (ExecutionException e) {
             agent.abandon();
@@ -304,7 +320,7 @@ public final class CairnAgent implements AutoCloseable {
         // The upload thread is handed this save when the barrier releases it (or it fails), not now:
         // it would only wake to wait for the release. Releases come in save order (one save in flight).
         uploader.uploadAtRelease(ps, shard);
-        return new SaveInProgress(session, tracker, ps, shard, config.hooks(), start);
+        return new SaveInProgress(session, tracker, ps, shard, config.hooks(), start, metrics);
     }
 
     // ------------------------------------------------------------------ preemption and close
@@ -334,6 +350,14 @@ public final class CairnAgent implements AutoCloseable {
     }
 
     /** Peak staging memory in use so far, in bytes. */
+    /**
+     * This agent's Prometheus metrics (stall per save, staging bytes in use, upload bytes and
+     * durations): serve them with the Prometheus HTTP exporter, as {@code cairn agent --metrics-port} does.
+     */
+    public PrometheusRegistry metrics() {
+        return metrics.registry();
+    }
+
     public long peakStagingBytes() {
         return pool.peakBytes();
     }

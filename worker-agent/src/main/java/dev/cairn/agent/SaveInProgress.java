@@ -18,9 +18,12 @@ public final class SaveInProgress {
     private final StagedShard shard;
     private final AgentHooks hooks;
     private final long startNanos;
+    private final AgentMetrics metrics;
     private boolean ended;
 
-    SaveInProgress(CoordinatorSession session, SaveTracker tracker, PendingSave ps, StagedShard shard, AgentHooks hooks, long startNanos) {
+    SaveInProgress(CoordinatorSession session, SaveTracker tracker, PendingSave ps, StagedShard shard, AgentHooks hooks, long startNanos,
+                   AgentMetrics metrics) {
+        this.metrics = metrics;
         this.session = session;
         this.tracker = tracker;
         this.ps = ps;
@@ -43,6 +46,7 @@ public final class SaveInProgress {
         end();
         shard.seal();
         ps.stallMicros = (System.nanoTime() - startNanos) / 1000;
+        metrics.stalled(ps.stallMicros);
         hooks.onPhase(AgentHooks.Phase.SNAPSHOT_DONE, ps.step);
         return new SaveHandle(ps.step, ps.stallMicros, ps.committed);
     }

@@ -36,9 +36,11 @@ final class ShardUploader {
     private final CoordinatorSession session;
     private final SaveTracker tracker;
     private final StoreSupplier store;
+    private final AgentMetrics metrics;
     private final ExecutorService thread;
 
-    ShardUploader(AgentConfig config, CoordinatorSession session, SaveTracker tracker, StoreSupplier store) {
+    ShardUploader(AgentConfig config, CoordinatorSession session, SaveTracker tracker, StoreSupplier store, AgentMetrics metrics) {
+        this.metrics = metrics;
         this.config = config;
         this.session = session;
         this.tracker = tracker;
@@ -84,6 +86,7 @@ final class ShardUploader {
                 return;
             }
             config.hooks().onPhase(AgentHooks.Phase.SHARD_DURABLE, ps.step);
+            metrics.uploaded(sw.objectBytes(), System.nanoTime() - start);
             ShardReport.Builder report = ShardReport.newBuilder()
                     .setSaveId(release.getSaveId())
                     .setStep(ps.step)

@@ -62,6 +62,11 @@ final class StagingPool {
     }
 
     /** Bytes of the largest number of chunks ever in use at once. */
+    /** Bytes of the chunks handed out and not yet released. */
+    synchronized long inUseBytes() {
+        return (long) inUse * chunkBytes;
+    }
+
     synchronized long peakBytes() {
         return (long) peakInUse * chunkBytes;
     }

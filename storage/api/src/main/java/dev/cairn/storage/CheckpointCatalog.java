@@ -321,6 +321,11 @@ public final class CheckpointCatalog {
      * @return one line per problem, each naming the object; empty when everything matches
      */
     public List<String> verify(Manifest manifest) throws IOException {
-        return new CheckpointVerifier(store).verify(manifest);
+        return verify(manifest, bytes -> { });
+    }
+
+    /** {@link #verify(Manifest)}, telling {@code bytesRead} every time more of the checkpoint was read (for progress). */
+    public List<String> verify(Manifest manifest, java.util.function.LongConsumer bytesRead) throws IOException {
+        return new CheckpointVerifier(store, bytesRead).verify(manifest);
     }
 }

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.LongConsumer;
 import java.util.zip.CRC32C;
 
 /**
@@ -16,9 +17,11 @@ final class CheckpointVerifier {
     private static final int BUFFER = 1 << 20;
 
     private final CheckpointStore store;
+    private final LongConsumer bytesRead;
 
-    CheckpointVerifier(CheckpointStore store) {
+    CheckpointVerifier(CheckpointStore store, LongConsumer bytesRead) {
         this.store = store;
+        this.bytesRead = bytesRead;
     }
 
     List<String> verify(Manifest manifest) throws IOException {
@@ -59,6 +62,7 @@ final class CheckpointVerifier {
             int n;
             while ((n = in.read(buf)) > 0) {
                 whole.update(buf, 0, n);
+                bytesRead.accept(n);
                 long end = pos + n;
                 for (int i = first; i < entries.size() && entries.get(i).offset() < end; i++) {
                     Manifest.EntryRef e = entries.get(i);

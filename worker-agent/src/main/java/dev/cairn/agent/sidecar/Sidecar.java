@@ -116,6 +116,11 @@ public final class Sidecar implements AutoCloseable {
         return staging.path();
     }
 
+    /** The agent's Prometheus metrics (stall per save, staging bytes in use, uploads). */
+    public io.prometheus.metrics.model.registry.PrometheusRegistry metrics() {
+        return agent.metrics();
+    }
+
     /**
      * Serves one trainer connection until it closes (or sends {@code close}), then shuts down.
      * Returns the exit code: 0.

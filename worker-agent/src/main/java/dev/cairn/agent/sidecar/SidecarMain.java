@@ -2,6 +2,7 @@ package dev.cairn.agent.sidecar;
 
 import dev.cairn.agent.AgentConfig;
 import dev.cairn.agent.AgentException;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -20,12 +21,12 @@ import java.util.Set;
  */
 public final class SidecarMain {
     private static final Set<String> OPTIONS = Set.of("--coordinator", "--run-id", "--rank", "--world", "--socket", "--token",
-            "--tls-ca", "--tls-cert", "--tls-key", "--staging-mib", "--parent-pid", "--storage", "--shm-dir");
+            "--tls-ca", "--tls-cert", "--tls-key", "--staging-mib", "--parent-pid", "--storage", "--shm-dir", "--metrics-port");
 
     static final String USAGE = String.join("\n",
             "Usage: cairn agent --coordinator HOST:PORT --run-id RUN --rank I --world N --socket PATH",
             "                   [--token T] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]",
-            "                   [--staging-mib M] [--parent-pid PID] [--storage URI] [--shm-dir DIR]",
+            "                   [--staging-mib M] [--parent-pid PID] [--storage URI] [--shm-dir DIR] [--metrics-port P]",
             "Runs the local sidecar agent of one non-JVM trainer (see docs/sidecar-protocol.md).",
             "      --coordinator HOST:PORT  the coordinator",
             "      --run-id RUN             the run to join",
@@ -39,7 +40,8 @@ public final class SidecarMain {
             "      --staging-mib M          size of the shared staging file, 1..2047 (default 1024)",
             "      --parent-pid PID         exit when this process ends",
             "      --storage URI            storage root instead of the coordinator's",
-            "      --shm-dir DIR            where the shared file is created (default /dev/shm)");
+            "      --shm-dir DIR            where the shared file is created (default /dev/shm)",
+            "      --metrics-port P         serve Prometheus metrics at http://0.0.0.0:P/metrics");
 
     private SidecarMain() {}
 
@@ -54,8 +56,10 @@ public final class SidecarMain {
             return 0;
         }
         Sidecar.Options options;
+        int metricsPort;
         try {
             options = parse(args, System.getenv("CAIRN_TOKEN"));
+            metricsPort = metricsPort(args);
         } catch (IllegalArgumentException e) {
             err.println("cairn: error: " + e.getMessage());
             return 2;
@@ -73,7 +77,43 @@ public final class SidecarMain {
             err.println("cairn: failed: could not start the sidecar: " + e);
             return 1;
         }
-        return sidecar.serve();
+        HTTPServer metrics = null;
+        if (metricsPort > 0) {
+            try {
+                metrics = HTTPServer.builder().port(metricsPort).registry(sidecar.metrics()).buildAndStart();
+            } catch (IOException e) {
+                sidecar.close();
+                err.println("cairn: error: --metrics-port " + metricsPort + ": cannot serve metrics: " + e.getMessage());
+                return 2;
+            }
+        }
+        try {
+            return sidecar.serve();
+        } finally {
+            if (metrics != null) {
+                metrics.close();
+            }
+        }
+    }
+
+    /** The value of {@code --metrics-port}, or 0 when absent. */
+    static int metricsPort(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            String value = args[i].startsWith("--metrics-port=") ? args[i].substring("--metrics-port=".length())
+                    : args[i].equals("--metrics-port") && i + 1 < args.length ? args[i + 1] : null;
+            if (value != null) {
+                try {
+                    int port = Integer.parseInt(value);
+                    if (port >= 1 && port <= 65535) {
+                        return port;
+                    }
+                } catch (NumberFormatException e) {
+                    // below
+                }
+                throw new IllegalArgumentException("--metrics-port must be a port 1..65535, was '" + value + "'");
+            }
+        }
+        return 0;
     }
 
     static Sidecar.Options parse(String[] args, String envToken) {

@@ -5,6 +5,7 @@ import dev.cairn.storage.StorageException;
 import dev.cairn.storage.StorageUnavailableException;
 import dev.cairn.storage.StorageUri;
 import java.io.IOException;
+import java.net.URI;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -13,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
@@ -127,9 +129,31 @@ final class S3Bucket {
         }
     }
 
+    /** Where requests go, for messages: the endpoint option, else AWS S3 of the region. */
+    private String endpointName() {
+        return options.endpoint().map(URI::toString).orElse("AWS S3 (region " + s3.serviceClientConfiguration().region() + ")");
+    }
+
+    /**
+     * The first request: credentials are resolved and the bucket is checked within {@code
+     * connectTimeout} (at least 2 s) in all, retries included, so a wrong or unreachable endpoint
+     * fails in seconds naming it, and missing credentials fail in one line naming where they come from.
+     */
     private void checkBucket() throws IOException {
+        if (options.accessKey().isEmpty()) {
+            try {
+                s3.serviceClientConfiguration().credentialsProvider().resolveIdentity().join();
+            } catch (RuntimeException e) {
+                throw new StorageUnavailableException("no S3 credentials for " + uri + ": set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                        + "(or AWS_PROFILE, or run with an instance/container role), or give the URI options accessKey=...&secretKey=...", e);
+            }
+        }
+        Duration budget = options.connectTimeout().compareTo(Duration.ofSeconds(2)) < 0 ? Duration.ofSeconds(2) : options.connectTimeout();
         try {
-            s3.headBucket(b -> b.bucket(bucket));
+            s3.headBucket(b -> b.bucket(bucket).overrideConfiguration(o -> o.apiCallTimeout(budget)));
+        } catch (ApiCallTimeoutException e) {
+            throw new StorageUnavailableException("cannot reach S3 endpoint " + endpointName() + " for " + uri + ": no answer within "
+                    + budget.toMillis() + " ms (check the endpoint option, the network, or raise connectTimeout)", e);
         } catch (NoSuchBucketException e) {
             throw new StorageUnavailableException("bucket does not exist: " + uri, e);
         } catch (S3Exception e) {
@@ -141,7 +165,8 @@ final class S3Bucket {
             };
             throw new StorageUnavailableException("cannot use " + uri + ": " + reason + " (" + e.getMessage() + ")", e);
         } catch (SdkException e) {
-            throw new StorageUnavailableException("cannot reach " + uri + ": " + e.getMessage(), e);
+            String why = e.getMessage() == null ? e.toString() : e.getMessage().lines().findFirst().orElse("");
+            throw new StorageUnavailableException("cannot reach S3 endpoint " + endpointName() + " for " + uri + ": " + why, e);
         }
     }
 
