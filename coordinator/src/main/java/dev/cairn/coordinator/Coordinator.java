@@ -59,6 +59,7 @@ public final class Coordinator implements AutoCloseable {
     private final CoordinatorLease lease;
     private final ScheduledExecutorService leaseTimer;
     private final CompletableFuture<String> deposed = new CompletableFuture<>();
+    private final java.util.concurrent.atomic.AtomicBoolean deposing = new java.util.concurrent.atomic.AtomicBoolean();
     private final List<Consumer<SaveRecord>> listeners = new CopyOnWriteArrayList<>();
     private Server server;
     private volatile boolean closed;
@@ -118,7 +119,8 @@ public final class Coordinator implements AutoCloseable {
         CheckpointStore store = config.storeDecorator().apply(opened);
         Coordinator c;
         try {
-            CoordinatorLease lease = CoordinatorLease.acquire(store, clock, config.lease(), config.runId(), config.forceTakeover());
+            // the lease is between processes, so it runs on the wall clock, never on a test's protocol clock
+            CoordinatorLease lease = CoordinatorLease.acquire(store, Clock.systemUTC(), config.lease(), config.runId(), config.forceTakeover());
             c = new Coordinator(config, store, clock, lease);
         } catch (IOException | RuntimeException e) {
             store.close();
@@ -164,18 +166,21 @@ public final class Coordinator implements AutoCloseable {
     }
 
     private void depose(String reason) {
-        if (deposed.complete(reason)) {
+        if (deposing.compareAndSet(false, true)) {
             LOG.error("coordinator of run {} stops: {}; the save in flight is aborted, nothing more is committed or deleted in {}",
                     config.runId(), reason, store.uri());
-            Thread stopper = new Thread(this::close, "cairn-coordinator-deposed");
+            Thread stopper = new Thread(() -> {
+                close();
+                deposed.complete(reason);
+            }, "cairn-coordinator-deposed");
             stopper.setDaemon(true);
             stopper.start();
         }
     }
 
     /**
-     * Completed with the reason when this coordinator lost its storage root's lease (another one
-     * took over, or the lease expired unrenewed); it then closes itself.
+     * Completed with the reason once this coordinator, having lost its storage root's lease (another
+     * one took over, or the lease expired unrenewed), has closed itself.
      */
     public CompletableFuture<String> deposition() {
         return deposed;
@@ -259,7 +264,7 @@ public final class Coordinator implements AutoCloseable {
         }
         loop.shutdown();
         leaseTimer.shutdownNow();
-        if (!deposed.isDone()) {
+        if (!deposing.get()) {
             lease.release();
         }
         try {
