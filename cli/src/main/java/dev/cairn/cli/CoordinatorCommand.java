@@ -3,6 +3,7 @@ package dev.cairn.cli;
 import dev.cairn.testkit.ClusterProcess;
 import dev.cairn.coordinator.Coordinator;
 import dev.cairn.coordinator.CoordinatorConfig;
+import dev.cairn.coordinator.CoordinatorLease;
 import dev.cairn.coordinator.CoordinatorHooks;
 import dev.cairn.harness.ShardLosingStore;
 import dev.cairn.storage.StorageUri;
@@ -21,6 +22,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,6 +30,9 @@ import picocli.CommandLine.Option;
 
 @Command(name = "coordinator", description = "Run the coordinator (the chief) of one training run until SIGTERM or SIGINT.")
 final class CoordinatorCommand implements Callable<Integer> {
+    /** Exit code of a coordinator that lost its storage root's lease to another one. */
+    static final int DEPOSED_EXIT = 3;
+
     @Mixin
     StorageOption storage;
 
@@ -94,8 +99,19 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Option(names = "--tls-client-ca", paramLabel = "FILE", description = "Mutual TLS: accept only clients with a certificate signed by a CA in this PEM file.")
     Path tlsClientCa;
 
+    @Option(names = "--lease-seconds", defaultValue = "30", paramLabel = "S",
+            description = "The storage root's lease: renewed every S/3 seconds; another coordinator may take the root S seconds after the last renewal (default ${DEFAULT-VALUE}).")
+    long leaseSeconds;
+
+    @Option(names = "--force", description = "Take the storage root over even while another coordinator's lease is live; "
+            + "that coordinator can then neither commit nor delete and stops.")
+    boolean force;
+
     @Override
     public Integer call() throws Exception {
+        if (leaseSeconds < 1 || leaseSeconds > 3600) {
+            throw new UserError("--lease-seconds must be between 1 and 3600, was " + leaseSeconds);
+        }
         StorageUri uri = StorageUri.parse(storage.storage);
         if (port < 0 || port > 65535) {
             throw new UserError("--port must be between 0 and 65535, was " + port);
@@ -121,8 +137,15 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .tls(tlsCert, tlsKey, tlsClientCa)
                 .hooks(hooks())
                 .storeDecorator(unsafeCommitBeforeDurable ? ShardLosingStore::new : UnaryOperator.identity())
+                .lease(Duration.ofSeconds(leaseSeconds))
+                .forceTakeover(force)
                 .build();
-        Coordinator coordinator = Coordinator.start(config, host, port);
+        Coordinator coordinator;
+        try {
+            coordinator = Coordinator.start(config, host, port);
+        } catch (CoordinatorLease.LeaseHeldException e) {
+            throw new UserError(e.getMessage());
+        }
         HTTPServer metrics = null;
         if (metricsPort != null) {
             try {
@@ -137,6 +160,13 @@ final class CoordinatorCommand implements Callable<Integer> {
         coordinator.addListener(r -> ClusterProcess.emit("save", "step", r.step(), "saveId", r.saveId().isEmpty() ? "-" : r.saveId(),
                 "outcome", r.outcome(), "atMs", System.currentTimeMillis()));
         CountDownLatch stopped = new CountDownLatch(1);
+        AtomicBoolean deposed = new AtomicBoolean();
+        coordinator.deposition().thenAccept(reason -> {
+            ClusterProcess.emit("deposed", "epoch", coordinator.epoch());
+            System.err.println("cairn: error: " + reason);
+            deposed.set(true);
+            stopped.countDown();
+        });
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             if (metricsServer != null) {
                 metricsServer.close();
@@ -151,7 +181,7 @@ final class CoordinatorCommand implements Callable<Integer> {
         }
         ClusterProcess.emit("listening", "host", host, "port", coordinator.port(), "run", run, "world", world, "storage", uri);
         stopped.await();
-        return 0;
+        return deposed.get() ? DEPOSED_EXIT : 0;
     }
 
     private CoordinatorHooks hooks() {

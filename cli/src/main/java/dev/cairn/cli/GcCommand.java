@@ -3,12 +3,14 @@ package dev.cairn.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cairn.coordinator.CheckpointCleaner;
+import dev.cairn.coordinator.CoordinatorLease;
 import dev.cairn.coordinator.RetentionPolicy;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.Manifest;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -34,6 +36,9 @@ final class GcCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object: what was (or would be) deleted and what was kept.")
     boolean json;
 
+    @Option(names = "--force", description = "Run even while a coordinator holds the storage root's lease (its save in flight may be swept).")
+    boolean force;
+
     @Override
     public Integer call() throws Exception {
         if (minAgeMinutes < 0) {
@@ -41,6 +46,14 @@ final class GcCommand implements Callable<Integer> {
         }
         RetentionPolicy policy = retention.policy();
         try (CheckpointStore store = storage.open()) {
+            Optional<CoordinatorLease.Holder> holder = CoordinatorLease.current(store);
+            if (holder.isPresent() && holder.get().liveAt(Instant.now())) {
+                if (!force) {
+                    throw new UserError("storage root " + store.uri() + " is held by the " + holder.get().describe() + " until "
+                            + holder.get().expiresAt() + "; gc runs while no coordinator runs (or pass --force)");
+                }
+                System.err.println("cairn: warning: --force: collecting while the " + holder.get().describe() + " holds the root");
+            }
             Instant cutoff = Instant.now().minus(Duration.ofMinutes(minAgeMinutes));
             CheckpointCleaner.Report report = CheckpointCleaner.run(new CheckpointCatalog(store), policy, cutoff, dryRun,
                     warning -> System.err.println("cairn: warning: " + warning));

@@ -26,13 +26,15 @@ final class CheckpointBook {
     private final CoordinatorConfig config;
     private final CheckpointCatalog catalog;
     private final EventLoop loop;
+    private final Fence fence;
     /** Committed checkpoints whose manifests validate, by step. Touched on the loop only. */
     private final TreeMap<Long, RetentionPolicy.Kept> kept = new TreeMap<>();
     private long hintedStep = -1;
     /** Told of every checkpoint retention deleted (metrics); I/O thread. */
     private volatile Runnable onRetentionDelete = () -> { };
 
-    CheckpointBook(CoordinatorConfig config, CheckpointCatalog catalog, EventLoop loop) {
+    CheckpointBook(CoordinatorConfig config, CheckpointCatalog catalog, EventLoop loop, Fence fence) {
+        this.fence = fence;
         this.config = config;
         this.catalog = catalog;
         this.loop = loop;
@@ -40,12 +42,15 @@ final class CheckpointBook {
 
     /**
      * Reads every manifest, keeps the valid ones for retention and sweeps attempts no valid manifest
-     * references that were last written before {@code startedAt}. Returns the newest valid checkpoint.
+     * references that were last written before {@code sweepCutoff} (the coordinator's start, or the
+     * previous lease holder's last renewal if earlier). Returns the newest valid checkpoint.
      */
-    Optional<CheckpointRef> recover(Instant startedAt) throws IOException {
+    Optional<CheckpointRef> recover(Instant sweepCutoff) throws IOException {
+        Instant startedAt = sweepCutoff;
         CheckpointCleaner.Scan scan = CheckpointCleaner.scan(catalog,
                 warning -> LOG.error("{} — skipped; restore uses the newest valid checkpoint", warning));
         scan.kept().forEach(k -> kept.put(k.step(), k));
+        fence.check();
         List<CheckpointCleaner.SweptAttempt> swept = CheckpointCleaner.sweepOrphans(catalog, scan, startedAt, false);
         for (CheckpointCleaner.SweptAttempt a : swept) {
             LOG.info("swept orphaned attempt {} of run {} in {} ({} objects)", a.saveId(), config.runId(), catalog.store().uri(), a.objects());
@@ -94,6 +99,7 @@ final class CheckpointBook {
     void deleteAttempt(String saveId) {
         loop.io(() -> {
             try {
+                fence.check();
                 int n = catalog.deleteAttempt(saveId);
                 LOG.debug("deleted {} objects of aborted save {} in {}", n, saveId, catalog.store().uri());
             } catch (IOException | RuntimeException e) {
@@ -111,6 +117,12 @@ final class CheckpointBook {
     }
 
     private void applyRetention(List<RetentionPolicy.Kept> victims, Set<String> abortedAttempts) {
+        try {
+            fence.check(); // a deposed coordinator deletes nothing
+        } catch (IOException | RuntimeException e) {
+            LOG.error("retention of run {} in {} skipped: {}", config.runId(), catalog.store().uri(), e.getMessage());
+            return;
+        }
         for (RetentionPolicy.Kept k : victims) {
             try {
                 CheckpointCleaner.deleteCheckpoint(catalog, k);

@@ -19,11 +19,14 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -58,23 +61,39 @@ public final class Coordinator implements AutoCloseable {
     private final ManifestCommitter committer;
     private final SaveCoordinator machine;
     private final SessionService sessions;
+    private final CoordinatorLease lease;
+    private final ScheduledExecutorService leaseTimer;
+    private final CompletableFuture<String> deposed = new CompletableFuture<>();
+    private final java.util.concurrent.atomic.AtomicBoolean deposing = new java.util.concurrent.atomic.AtomicBoolean();
     private final List<Consumer<SaveRecord>> listeners = new CopyOnWriteArrayList<>();
     private Server server;
     /** grpc.health.v1 on the coordinator's port: SERVING once recovery is done and the server runs. */
     private final HealthStatusManager health = new HealthStatusManager();
     private volatile boolean closed;
 
-    private Coordinator(CoordinatorConfig config, CheckpointStore store, Clock clock) throws IOException {
+    private Coordinator(CoordinatorConfig config, CheckpointStore store, Clock clock, CoordinatorLease lease) throws IOException {
         this.config = config;
         this.store = store;
+        this.lease = lease;
         this.loop = new EventLoop(config.runId());
         CheckpointCatalog catalog = new CheckpointCatalog(store);
-        this.book = new CheckpointBook(config, catalog, loop);
-        this.committer = new ManifestCommitter(config, catalog);
-        Optional<CheckpointRef> latest = book.recover(clock.instant());
+        this.book = new CheckpointBook(config, catalog, loop, this::fence);
+        this.committer = new ManifestCommitter(config, catalog, this::fence);
+        // sweep only attempts older than the previous holder's last renewal: a deposed (--force) or
+        // just-expired holder's save in flight is left for a later start or gc
+        Instant cutoff = clock.instant();
+        if (lease.previous().isPresent() && lease.previous().get().renewedAt().isBefore(cutoff)) {
+            cutoff = lease.previous().get().renewedAt();
+        }
+        Optional<CheckpointRef> latest = book.recover(cutoff);
         this.machine = new SaveCoordinator(config, clock, new LoopOutbox(), latest);
         book.onRetentionDelete(machine.metrics()::retentionDeleted);
         this.sessions = new SessionService(config, loop, machine);
+        this.leaseTimer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "cairn-coordinator-lease");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /**
@@ -103,13 +122,17 @@ public final class Coordinator implements AutoCloseable {
      * Starts a coordinator on the given server builder (in-process servers in tests).
      *
      * @throws dev.cairn.storage.StorageUnavailableException when the storage root cannot be used
+     * @throws CoordinatorLease.LeaseHeldException when a live coordinator holds the storage root's
+     *     lease (and {@link CoordinatorConfig#forceTakeover()} is off)
      */
     public static Coordinator start(CoordinatorConfig config, ServerBuilder<?> serverBuilder, Clock clock) throws IOException {
         CheckpointStore opened = CheckpointStores.open(config.storage(), true);
         CheckpointStore store = config.storeDecorator().apply(opened);
         Coordinator c;
         try {
-            c = new Coordinator(config, store, clock);
+            // the lease is between processes, so it runs on the wall clock, never on a test's protocol clock
+            CoordinatorLease lease = CoordinatorLease.acquire(store, Clock.systemUTC(), config.lease(), config.runId(), config.forceTakeover());
+            c = new Coordinator(config, store, clock, lease);
         } catch (IOException | RuntimeException e) {
             store.close();
             throw e;
@@ -133,6 +156,8 @@ public final class Coordinator implements AutoCloseable {
         c.health.setStatus(WorkerSessionServiceGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.SERVING);
         long tick = Math.max(20, Math.min(200, config.heartbeatInterval().toMillis() / 4));
         c.loop.every(tick, c.machine::tick);
+        long renew = config.lease().toMillis() / 3;
+        c.leaseTimer.scheduleWithFixedDelay(c::renewLease, renew, renew, TimeUnit.MILLISECONDS);
         LOG.info("coordinator of run {} serving world size {} on port {} with storage {}", config.runId(), config.worldSize(), c.port(), config.storage());
         return c;
     }
@@ -143,6 +168,53 @@ public final class Coordinator implements AutoCloseable {
      */
     public PrometheusRegistry metrics() {
         return machine.metrics().registry();
+    }
+
+    private void renewLease() {
+        try {
+            lease.renew();
+        } catch (CoordinatorLease.DeposedException e) {
+            depose(e.getMessage());
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("coordinator of run {}: lease renewal on {} failed (retried; the coordinator stops if the lease expires): {}",
+                    config.runId(), store.uri(), e.toString());
+        }
+    }
+
+    /** The fence before every commit and delete; a failed check deposes this coordinator. */
+    private void fence() throws IOException {
+        try {
+            lease.check();
+        } catch (CoordinatorLease.DeposedException e) {
+            depose(e.getMessage());
+            throw e;
+        }
+    }
+
+    private void depose(String reason) {
+        if (deposing.compareAndSet(false, true)) {
+            LOG.error("coordinator of run {} stops: {}; the save in flight is aborted, nothing more is committed or deleted in {}",
+                    config.runId(), reason, store.uri());
+            Thread stopper = new Thread(() -> {
+                close();
+                deposed.complete(reason);
+            }, "cairn-coordinator-deposed");
+            stopper.setDaemon(true);
+            stopper.start();
+        }
+    }
+
+    /**
+     * Completed with the reason once this coordinator, having lost its storage root's lease (another
+     * one took over, or the lease expired unrenewed), has closed itself.
+     */
+    public CompletableFuture<String> deposition() {
+        return deposed;
+    }
+
+    /** The epoch of the storage root this coordinator holds. */
+    public long epoch() {
+        return lease.epoch();
     }
 
     /** The port the server listens on (-1 for in-process servers). */
@@ -218,6 +290,10 @@ public final class Coordinator implements AutoCloseable {
             }
         }
         loop.shutdown();
+        leaseTimer.shutdownNow();
+        if (!deposing.get()) {
+            lease.release();
+        }
         try {
             store.close();
         } catch (IOException e) {

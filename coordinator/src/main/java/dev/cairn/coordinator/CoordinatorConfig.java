@@ -13,7 +13,8 @@ import java.util.function.UnaryOperator;
 
 /**
  * Settings of a coordinator. Defaults: heartbeats every second, a worker silent for 6 s is lost,
- * the barrier waits 60 s, an upload 30 min, retention keeps the last 5.
+ * the barrier waits 60 s, an upload 30 min, retention keeps the last 5, the storage root's lease
+ * lasts 30 s (see {@link CoordinatorLease}).
  *
  * @param token shared secret every call must carry (empty: none)
  * @param serverCredentials plaintext or TLS ({@link Builder#tls}); used by {@link Coordinator#start(CoordinatorConfig, String, int)}
@@ -33,7 +34,9 @@ public record CoordinatorConfig(
         String token,
         ServerCredentials serverCredentials,
         CoordinatorHooks hooks,
-        UnaryOperator<CheckpointStore> storeDecorator) {
+        UnaryOperator<CheckpointStore> storeDecorator,
+        Duration lease,
+        boolean forceTakeover) {
 
     public CoordinatorConfig {
         requireNonNull(runId, "runId is null");
@@ -70,6 +73,10 @@ public record CoordinatorConfig(
         serverCredentials = serverCredentials == null ? InsecureServerCredentials.create() : serverCredentials;
         hooks = hooks == null ? CoordinatorHooks.NONE : hooks;
         storeDecorator = storeDecorator == null ? UnaryOperator.identity() : storeDecorator;
+        lease = lease == null ? Duration.ofSeconds(30) : lease;
+        if (lease.compareTo(Duration.ofMillis(300)) < 0) {
+            throw new IllegalArgumentException("lease must be at least 300 ms, was " + lease);
+        }
     }
 
     public static Builder builder(String runId, int worldSize, StorageUri storage) {
@@ -92,6 +99,8 @@ public record CoordinatorConfig(
         private ServerCredentials serverCredentials = InsecureServerCredentials.create();
         private CoordinatorHooks hooks = CoordinatorHooks.NONE;
         private UnaryOperator<CheckpointStore> storeDecorator = UnaryOperator.identity();
+        private Duration lease = Duration.ofSeconds(30);
+        private boolean forceTakeover;
 
         private Builder(String runId, int worldSize, StorageUri storage) {
             this.runId = runId;
@@ -122,9 +131,14 @@ public record CoordinatorConfig(
          */
         public Builder storeDecorator(UnaryOperator<CheckpointStore> d) { this.storeDecorator = d; return this; }
 
+        /** How long the storage root's lease lasts without a renewal (default 30 s; renewed every third of it). */
+        public Builder lease(Duration d) { this.lease = d; return this; }
+        /** Take the storage root over even while another coordinator's lease is live (it is deposed). */
+        public Builder forceTakeover(boolean f) { this.forceTakeover = f; return this; }
+
         public CoordinatorConfig build() {
             return new CoordinatorConfig(runId, worldSize, storage, saveEverySteps, saveEvery, heartbeatInterval,
-                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token, serverCredentials, hooks, storeDecorator);
+                    heartbeatTimeout, barrierTimeout, uploadTimeout, retention, token, serverCredentials, hooks, storeDecorator, lease, forceTakeover);
         }
     }
 }

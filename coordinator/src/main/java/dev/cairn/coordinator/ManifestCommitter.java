@@ -17,15 +17,18 @@ import java.util.function.BiConsumer;
  * manifest's bytes pass the reader's own validation ({@link ManifestCodec#encodeForCommit}, and
  * exactly those bytes are written), and every shard object is checked against storage with one
  * metadata request (it exists and has the reported length; no data is read). After an ambiguous
- * answer of the store the manifest itself says who won.
+ * answer of the store the manifest itself says who won. Right before the create, the fence: a
+ * coordinator that lost its storage root's lease commits nothing.
  */
 final class ManifestCommitter {
     private final CoordinatorConfig config;
     private final CheckpointCatalog catalog;
+    private final Fence fence;
 
-    ManifestCommitter(CoordinatorConfig config, CheckpointCatalog catalog) {
+    ManifestCommitter(CoordinatorConfig config, CheckpointCatalog catalog, Fence fence) {
         this.config = config;
         this.catalog = catalog;
+        this.fence = fence;
     }
 
     /** Commits {@code manifest}; calls {@code done} with the result and a message (I/O thread). */
@@ -39,6 +42,7 @@ final class ManifestCommitter {
                 done.accept(SaveCoordinator.CommitResult.INVALID, missing);
                 return;
             }
+            fence.check(); // a deposed coordinator commits nothing
             result = catalog.commitManifest(manifest, bytes) == CheckpointCatalog.CommitOutcome.COMMITTED
                     ? SaveCoordinator.CommitResult.COMMITTED : SaveCoordinator.CommitResult.ALREADY_EXISTS;
             if (result == SaveCoordinator.CommitResult.COMMITTED) {

@@ -45,7 +45,13 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
                     + " has " + max + " sessions open, the most it accepts").asRuntimeException());
             return new NoOp();
         }
-        Session s = new Session((ServerCallStreamObserver<CoordinatorMessage>) responseObserver, TokenAuth.AUTHENTICATED.get());
+        ServerCallStreamObserver<CoordinatorMessage> out = (ServerCallStreamObserver<CoordinatorMessage>) responseObserver;
+        // flow control: one message of a session in the event loop at a time, the next read only once
+        // it was handled, so a client flooding its stream is held back by HTTP/2 flow control instead
+        // of filling the loop's queue ahead of every other worker's messages
+        out.disableAutoRequest();
+        Session s = new Session(out, TokenAuth.AUTHENTICATED.get());
+        out.request(1);
         loop.schedule(JOIN_DEADLINE_MILLIS, () -> {
             if (s.worker < 0 && !s.ended) {
                 s.close(Status.DEADLINE_EXCEEDED.withDescription("no join within " + JOIN_DEADLINE_MILLIS + " ms of opening the session"));
@@ -145,7 +151,20 @@ final class SessionService extends WorkerSessionServiceGrpc.WorkerSessionService
                         (worker >= 0 ? "worker " + worker + ": " : "") + violation)));
                 return;
             }
-            loop.post(() -> handle(msg));
+            loop.post(() -> {
+                handle(msg);
+                if (!ended) {
+                    requestNext();
+                }
+            });
+        }
+
+        private void requestNext() {
+            try {
+                out.request(1);
+            } catch (RuntimeException e) {
+                LOG.debug("worker {} stream: {}", worker, e.toString());
+            }
         }
 
         private void handle(AgentMessage msg) {

@@ -21,10 +21,16 @@ final class ClusterFixture implements AutoCloseable {
 
     /** Starts {@code cairn coordinator} and returns its port once it listens. */
     int startCoordinator(String storageUri, int world, String runId, String... extra) throws IOException, TimeoutException, InterruptedException {
+        return startCoordinatorNamed("coordinator", storageUri, world, runId, extra);
+    }
+
+    /** {@link #startCoordinator} under another process name (and log file), e.g. a second coordinator. */
+    int startCoordinatorNamed(String name, String storageUri, int world, String runId, String... extra)
+            throws IOException, TimeoutException, InterruptedException {
         List<String> args = new ArrayList<>(List.of("coordinator", "--storage", storageUri, "--world", Integer.toString(world),
                 "--run-id", runId, "--port", "0"));
         args.addAll(List.of(extra));
-        ClusterProcess coordinator = track(ClusterProcess.start("coordinator", logs.resolve("coordinator.log"), "256m", args));
+        ClusterProcess coordinator = track(ClusterProcess.start(name, logs.resolve(name + ".log"), "256m", args));
         return (int) coordinator.await("listening", TIMEOUT).getLong("port");
     }
 

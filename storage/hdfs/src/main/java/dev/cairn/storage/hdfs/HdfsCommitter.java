@@ -63,8 +63,9 @@ final class HdfsCommitter {
                             + " may or may not have happened (rename failed: " + e + ")", e);
                 }
                 if (!tempExists) {
+                    // renamed by us, or swept by someone else: only the target's content tells
                     renamed = true;
-                    return true;
+                    return readBack(key, target, content, e);
                 }
                 throw e;
             }
@@ -82,5 +83,25 @@ final class HdfsCommitter {
                 }
             }
         }
+    }
+
+    /**
+     * After a failed rename whose temp file is gone: the object at the key decides. Our bytes there
+     * mean the rename happened; other bytes mean another writer won; no object means the temp file
+     * was deleted (e.g. swept by another process) and nothing was created.
+     */
+    private boolean readBack(String key, Path target, byte[] content, IOException cause) throws IOException {
+        byte[] found;
+        try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(target)) {
+            found = in.readAllBytes();
+        } catch (java.io.FileNotFoundException missing) {
+            throw conn.failure("atomic create of", key, new IOException(
+                    "rename failed and its temp file vanished without creating the object (deleted by another process?)", cause));
+        } catch (IOException recheck) {
+            cause.addSuppressed(recheck);
+            throw new CommitStateUnknownException("atomic create of " + uri.resolve(key)
+                    + " may or may not have happened (rename failed: " + cause + ")", cause);
+        }
+        return java.util.Arrays.equals(found, content);
     }
 }
