@@ -19,7 +19,7 @@ import java.util.Set;
  */
 public final class SidecarMain {
     private static final Set<String> OPTIONS = Set.of("--coordinator", "--run-id", "--rank", "--world", "--socket", "--token",
-            "--staging-mib", "--parent-pid", "--storage", "--shm-dir");
+            "--staging-mib", "--parent-pid", "--storage", "--shm-dir", "--pause-at");
 
     static final String USAGE = String.join("\n",
             "Usage: cairn agent --coordinator HOST:PORT --run-id RUN --rank I --world N --socket PATH",
@@ -50,7 +50,7 @@ public final class SidecarMain {
         }
         Sidecar.Options options;
         try {
-            options = parse(args, System.getenv("CAIRN_TOKEN"));
+            options = parse(args, System.getenv("CAIRN_TOKEN"), out);
         } catch (IllegalArgumentException e) {
             err.println("cairn: error: " + e.getMessage());
             return 2;
@@ -71,7 +71,7 @@ public final class SidecarMain {
         return sidecar.serve();
     }
 
-    static Sidecar.Options parse(String[] args, String envToken) {
+    static Sidecar.Options parse(String[] args, String envToken, PrintStream out) {
         Map<String, String> v = new HashMap<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -108,6 +108,7 @@ public final class SidecarMain {
                 .token(token)
                 .stagingBytes(agentStaging)
                 .storageOverride(v.get("--storage"))
+                .hooks(PauseHook.parse(v.get("--pause-at"), out)) // a test hook; not in the usage
                 .build();
         return new Sidecar.Options(agent, Path.of(v.get("--socket")), stagingMib << 20, number(v, "--parent-pid", 0),
                 Path.of(v.getOrDefault("--shm-dir", "/dev/shm")), Duration.ofSeconds(60));
