@@ -71,7 +71,7 @@ def test_a_rank_killed_mid_upload_resumes_bit_identical(tmp_path):
         assert p.returncode == 0, output[-2000:]
     expected = _checksums(tmp_path / "reference")
 
-    with coordinator(tmp_path, WORLD, RUN, "--save-every-steps", str(EVERY), "--heartbeat-timeout-ms", "3000") as (address, storage):
+    with coordinator(tmp_path, WORLD, RUN, "--save-every-steps", str(EVERY)) as (address, storage):
         agents = _sidecars(tmp_path, address, "first", pause_victim=True)
         port = _free_port()
         ranks = [_rank(r, port, tmp_path / "first", "--coordinator", address, "--run-id", RUN,
