@@ -35,8 +35,14 @@ final class ShowCommand implements Callable<Integer> {
                 }
                 ArrayNode entries = n.putArray("entryIndex");
                 for (Manifest.EntryRef e : m.entries()) {
-                    entries.addObject().put("name", e.name()).put("worker", e.worker()).put("offset", e.offset())
-                            .put("length", e.length()).put("crc32c", ManifestCodec.hex(e.crc32c())).put("replicated", e.replicated());
+                    ObjectNode entry = entries.addObject().put("name", e.name()).put("worker", e.worker()).put("offset", e.offset())
+                            .put("length", e.length()).put("crc32c", ManifestCodec.hex(e.crc32c())).put("replicated", e.replicated())
+                            .put("dtype", e.tensor().dtype().numpyName());
+                    e.tensor().shape().forEach(entry.putArray("shape")::add);
+                    if (e.tensor().globalShape() != null) {
+                        e.tensor().globalShape().forEach(entry.putArray("globalShape")::add);
+                        e.tensor().globalOffsets().forEach(entry.putArray("globalOffsets")::add);
+                    }
                 }
                 System.out.println(ListCommand.JSON.writeValueAsString(n));
                 return 0;

@@ -95,7 +95,7 @@ public record CoordinatorConfig(
         public Builder uploadTimeout(Duration d) { this.uploadTimeout = d; return this; }
         public Builder retention(RetentionPolicy r) { this.retention = r; return this; }
         public Builder token(String t) { this.token = t; return this; }
-        /** Fault-injection hooks for chaos campaigns (default: none). */
+        /** Observers of the moments of a save (default: none); see {@link CoordinatorHooks}. */
         public Builder hooks(CoordinatorHooks h) { this.hooks = h; return this; }
         /**
          * Wraps the store the coordinator opens (instrumentation, caching, quotas, fault injection

@@ -1,9 +1,10 @@
 package dev.cairn.coordinator;
 
 /**
- * Observes the moments of a save on the coordinator's side. Called on the thread doing the work; a
- * hook that blocks holds the coordinator at that moment (chaos campaigns pause the coordinator there
- * and SIGKILL it). Production code uses {@link #NONE}.
+ * Observes the moments of a save on the coordinator's side: a read-only extension point (it can
+ * change no decision of the state machine). Called on the thread doing the work, so a hook that
+ * blocks holds the coordinator at that moment — the harness's chaos campaigns pause the coordinator
+ * there and SIGKILL it. Production code uses {@link #NONE}.
  */
 public interface CoordinatorHooks {
     CoordinatorHooks NONE = new CoordinatorHooks() {};

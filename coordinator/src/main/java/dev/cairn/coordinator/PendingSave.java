@@ -170,7 +170,8 @@ final class PendingSave {
             ShardReport r = e.getValue();
             shards.add(new Manifest.ShardRef(w, r.getLength() == 0 ? null : r.getObjectKey(), r.getLength(), r.getCrc32C()));
             for (EntryInfo info : r.getEntriesList()) {
-                entries.add(new Manifest.EntryRef(info.getName(), w, info.getOffset(), info.getLength(), info.getCrc32C(), info.getReplicated()));
+                entries.add(new Manifest.EntryRef(info.getName(), w, info.getOffset(), info.getLength(), info.getCrc32C(), info.getReplicated(),
+                        ReportValidator.tensor(info)));
             }
         }
         return new Manifest(ManifestCodec.FORMAT_VERSION, runId, step, saveId, now, worldSize, shards, entries, metadata);

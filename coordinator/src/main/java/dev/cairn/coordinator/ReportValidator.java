@@ -2,8 +2,10 @@ package dev.cairn.coordinator;
 
 import dev.cairn.proto.v1.EntryInfo;
 import dev.cairn.proto.v1.ShardReport;
+import dev.cairn.storage.DType;
 import dev.cairn.storage.EntryNames;
 import dev.cairn.storage.Layout;
+import dev.cairn.storage.Manifest;
 import java.util.HashSet;
 import java.util.Set;
 
@@ -59,7 +61,37 @@ final class ReportValidator {
                 return "entries.offset/length: entry '" + e.getName() + "' (offset " + e.getOffset() + ", length "
                         + e.getLength() + ") lies outside the shard of " + r.getLength() + " bytes";
             }
+            if (e.getShapeCount() > Manifest.Tensor.MAX_RANK || e.getGlobalShapeCount() > Manifest.Tensor.MAX_RANK
+                    || e.getGlobalOffsetsCount() > Manifest.Tensor.MAX_RANK) {
+                return "entries.shape: entry '" + e.getName() + "' has more than " + Manifest.Tensor.MAX_RANK + " dimensions";
+            }
+            try {
+                Manifest.Tensor t = tensor(e);
+                if (t != null) {
+                    t.check(e.getLength());
+                }
+            } catch (IllegalArgumentException ex) {
+                return "entries.dtype/shape: entry '" + e.getName() + "': " + LogSafe.truncate(ex.getMessage());
+            }
         }
         return null;
+    }
+
+    /**
+     * The type an entry reports, or null for an untyped one (no dtype: {@code bytes} of its length).
+     * A global shape without offsets (or the reverse) is kept as sent, for {@link Manifest.Tensor#check}.
+     *
+     * @throws IllegalArgumentException for an unknown dtype
+     */
+    static Manifest.Tensor tensor(EntryInfo e) {
+        if (e.getDtype().isEmpty()) {
+            if (e.getShapeCount() > 0 || e.getGlobalShapeCount() > 0 || e.getGlobalOffsetsCount() > 0) {
+                throw new IllegalArgumentException("shape without a dtype");
+            }
+            return null;
+        }
+        return new Manifest.Tensor(DType.fromNumpyName(e.getDtype()), e.getShapeList(),
+                e.getGlobalShapeCount() == 0 ? null : e.getGlobalShapeList(),
+                e.getGlobalOffsetsCount() == 0 ? null : e.getGlobalOffsetsList());
     }
 }

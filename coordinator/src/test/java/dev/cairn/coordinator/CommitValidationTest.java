@@ -9,9 +9,12 @@ import dev.cairn.proto.v1.EntryInfo;
 import dev.cairn.proto.v1.Join;
 import dev.cairn.proto.v1.ShardReport;
 import dev.cairn.protocol.SaveOutcome;
+import dev.cairn.storage.DType;
 import dev.cairn.storage.Layout;
+import dev.cairn.storage.Manifest;
 import dev.cairn.storage.StorageUri;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -110,6 +113,77 @@ class CommitValidationTest {
         });
         assertThat(outbox.deleted).containsExactly(saveId);
         assertThat(machine.latest()).isEmpty();
+    }
+
+    @Test
+    void typedEntriesReachTheManifest() {
+        String saveId = release(10);
+        machine.shardReport(0, sessions[0], good(saveId, 0, 10).clearEntries()
+                .addEntries(EntryInfo.newBuilder().setName("w").setOffset(0).setLength(96).setDtype("float32").addAllShape(List.of(4L, 6L))
+                        .addAllGlobalShape(List.of(8L, 6L)).addAllGlobalOffsets(List.of(0L, 0L)))
+                .addEntries(EntryInfo.newBuilder().setName("raw").setOffset(96).setLength(4)).build());
+        machine.shardReport(1, sessions[1], good(saveId, 1, 10).clearEntries()
+                .addEntries(EntryInfo.newBuilder().setName("w").setOffset(0).setLength(96).setDtype("float32").addAllShape(List.of(4L, 6L))
+                        .addAllGlobalShape(List.of(8L, 6L)).addAllGlobalOffsets(List.of(4L, 0L))).build());
+
+        assertThat(outbox.commits).singleElement().satisfies(m -> {
+            assertThat(m.formatVersion()).isEqualTo(2);
+            assertThat(m.entry(1, "w").orElseThrow().tensor())
+                    .isEqualTo(Manifest.Tensor.of(DType.FLOAT32, 4, 6).withGlobal(new long[] {8, 6}, new long[] {4, 0}));
+            assertThat(m.entry(0, "raw").orElseThrow().tensor()).isEqualTo(Manifest.Tensor.bytes(4));
+        });
+    }
+
+    private void assertTypedEntryRefused(EntryInfo.Builder entry, String... messageParts) {
+        String saveId = release(10);
+        machine.shardReport(0, sessions[0], good(saveId, 0, 10).clearEntries().addEntries(entry.setName("t").setOffset(0)).build());
+        assertInvalidShard(saveId, messageParts);
+    }
+
+    @Test
+    void anUnknownDtypeIsAnInvalidShard() {
+        assertTypedEntryRefused(EntryInfo.newBuilder().setLength(8).setDtype("float8").addShape(8), "entries.dtype/shape", "unknown dtype 'float8'");
+    }
+
+    @Test
+    void aLengthThatIsNotItemsizeTimesShapeIsAnInvalidShard() {
+        assertTypedEntryRefused(EntryInfo.newBuilder().setLength(10).setDtype("float32").addShape(3), "length 10 is not float32[3] = 12 bytes");
+    }
+
+    @Test
+    void aShapeWhoseProductOverflowsIsAnInvalidShard() {
+        assertTypedEntryRefused(EntryInfo.newBuilder().setLength(8).setDtype("int64").addShape(1L << 40).addShape(1L << 40), "exceeds 2^63 bytes");
+    }
+
+    @Test
+    void aNegativeDimensionIsAnInvalidShard() {
+        assertTypedEntryRefused(EntryInfo.newBuilder().setLength(0).setDtype("int8").addShape(-2), "negative dimension -2");
+    }
+
+    @Test
+    void moreThan32DimensionsIsAnInvalidShard() {
+        EntryInfo.Builder e = EntryInfo.newBuilder().setLength(1).setDtype("uint8");
+        for (int d = 0; d < 33; d++) {
+            e.addShape(1);
+        }
+        assertTypedEntryRefused(e, "more than 32 dimensions");
+    }
+
+    @Test
+    void aPieceOutsideItsGlobalShapeIsAnInvalidShard() {
+        assertTypedEntryRefused(EntryInfo.newBuilder().setLength(8).setDtype("float32").addShape(2).addGlobalShape(4).addGlobalOffsets(3),
+                "does not lie inside globalShape [4]");
+    }
+
+    @Test
+    void aGlobalShapeWithoutOffsetsIsAnInvalidShard() {
+        assertTypedEntryRefused(EntryInfo.newBuilder().setLength(8).setDtype("float32").addShape(2).addGlobalShape(4),
+                "globalShape and globalOffsets go together");
+    }
+
+    @Test
+    void aShapeWithoutADtypeIsAnInvalidShard() {
+        assertTypedEntryRefused(EntryInfo.newBuilder().setLength(8).addShape(8), "shape without a dtype");
     }
 
     @Test

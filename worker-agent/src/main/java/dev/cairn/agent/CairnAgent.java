@@ -227,6 +227,7 @@ public final class CairnAgent implements AutoCloseable {
         long start = System.nanoTime();
         PendingSave ps = prepare(step);
         if (ps == null) {
+            SnapshotGate.end(); // no snapshot follows: release prepare()'s claim
             PendingSave failed = new PendingSave(step);
             failed.fail(notConnected(step));
             return new SaveHandle(step, 0, failed.committed);
@@ -273,6 +274,10 @@ public final class CairnAgent implements AutoCloseable {
         tracker.register(ps);
         lastSaveStep = step;
         session.clearTarget(step);
+        // Claim the snapshot gate before the prepare leaves: the barrier may release the other ranks of
+        // this process before this thread has built its StagedShard, and a sealed rank's upload must not
+        // start into this rank's copy. stage() hands the claim over to the shard.
+        SnapshotGate.begin();
         if (!session.connected() || !session.send(AgentMessage.newBuilder().setPrepare(Prepare.newBuilder().setStep(step)).build())) {
             tracker.failNow(ps, notConnected(step));
             return null;
@@ -287,6 +292,7 @@ public final class CairnAgent implements AutoCloseable {
 
     private SaveInProgress stage(PendingSave ps, long start) {
         StagedShard shard = new StagedShard(pool, ps.step);
+        SnapshotGate.end(); // the shard holds its own claim from here on
         // The upload thread is handed this save when the barrier releases it (or it fails), not now:
         // it would only wake to wait for the release. Releases come in save order (one save in flight).
         uploader.uploadAtRelease(ps, shard);

@@ -56,6 +56,17 @@ public final class RestoredCheckpoint {
         return catalog.readEntry(manifest, entry(shardOf, name));
     }
 
+    /**
+     * The type of this worker's entry {@code name} (or the replicated one): dtype, shape and, for a
+     * piece of a larger tensor, the global shape and offsets. Entries of a format-1 manifest are
+     * {@link Manifest.Tensor#bytes} of their length.
+     *
+     * @throws NoSuchElementException when there is no such entry
+     */
+    public Manifest.Tensor entryInfo(String name) {
+        return entry(worker, name).tensor();
+    }
+
     /** Streams this worker's entry {@code name}; the CRC32C is checked when the end is reached. */
     public InputStream open(String name) throws IOException {
         return catalog.openEntry(manifest, entry(worker, name));

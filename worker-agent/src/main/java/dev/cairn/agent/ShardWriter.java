@@ -1,6 +1,7 @@
 package dev.cairn.agent;
 
 import dev.cairn.proto.v1.EntryInfo;
+import dev.cairn.storage.Manifest;
 import dev.cairn.storage.ObjectWriter;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -138,8 +139,13 @@ final class ShardWriter {
         if (include) {
             int crc = (int) entryCrc.getValue();
             objectCrc = Crc32cCombine.combine(objectCrc, crc, e.length());
-            infos.add(EntryInfo.newBuilder().setName(e.name()).setOffset(entryStart).setLength(e.length())
-                    .setCrc32C(crc).setReplicated(e.replicated()).build());
+            Manifest.Tensor t = e.tensor();
+            EntryInfo.Builder info = EntryInfo.newBuilder().setName(e.name()).setOffset(entryStart).setLength(e.length())
+                    .setCrc32C(crc).setReplicated(e.replicated()).setDtype(t.dtype().numpyName()).addAllShape(t.shape());
+            if (t.globalShape() != null) {
+                info.addAllGlobalShape(t.globalShape()).addAllGlobalOffsets(t.globalOffsets());
+            }
+            infos.add(info.build());
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.cairn.agent;
 
+import dev.cairn.storage.DType;
+import dev.cairn.storage.Manifest;
 import java.nio.ByteBuffer;
 
 /**
@@ -36,6 +38,14 @@ public interface Snapshot {
      */
     void put(String name, ByteBuffer buffer, DType dtype, long... shape);
 
+    /**
+     * As {@link #put(String, ByteBuffer, DType, long...)} with the entry's whole type: for a piece
+     * of a larger tensor also its global shape and offsets ({@link Manifest.Tensor#withGlobal}).
+     *
+     * @throws IllegalArgumentException when {@link Manifest.Tensor#check} refuses the buffer's length
+     */
+    void put(String name, ByteBuffer buffer, Manifest.Tensor tensor);
+
     void put(String name, float[] values);
 
     void put(String name, double[] values);
@@ -58,6 +68,9 @@ public interface Snapshot {
 
     /** As {@link #put(String, ByteBuffer, DType, long...)}, for an entry that is the same on every worker. */
     void putReplicated(String name, ByteBuffer buffer, DType dtype, long... shape);
+
+    /** As {@link #put(String, ByteBuffer, Manifest.Tensor)}, for an entry that is the same on every worker. */
+    void putReplicated(String name, ByteBuffer buffer, Manifest.Tensor tensor);
 
     void putReplicated(String name, float[] values);
 

@@ -1,6 +1,8 @@
 package dev.cairn.agent;
 
+import dev.cairn.storage.DType;
 import dev.cairn.storage.EntryNames;
+import dev.cairn.storage.Manifest;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -24,11 +26,16 @@ import java.util.concurrent.LinkedBlockingQueue;
  * through bounded memory (the trainer then waits only for the first chunk to be written).
  */
 final class StagedShard implements Snapshot {
-    /**
-     * An entry's place in the staged byte stream, with its element type and shape (kept for the
-     * typed manifest entries of format v2; not yet written to the manifest).
-     */
-    record StagedEntry(String name, boolean replicated, long length, DType dtype, long[] shape) {}
+    /** An entry's place in the staged byte stream, with its type (manifest format 2's typed entries). */
+    record StagedEntry(String name, boolean replicated, long length, Manifest.Tensor tensor) {
+        DType dtype() {
+            return tensor.dtype();
+        }
+
+        long[] shape() {
+            return tensor.shapeArray();
+        }
+    }
 
     /** A filled chunk; bytes [0, {@code length}) of {@code data} are valid. {@code END} has no data. */
     record Chunk(ByteBuffer data, int length) {}
@@ -79,6 +86,11 @@ final class StagedShard implements Snapshot {
     }
 
     @Override
+    public void put(String name, ByteBuffer buffer, Manifest.Tensor tensor) {
+        append(name, false, tensor, buffer.duplicate(), null);
+    }
+
+    @Override
     public void put(String name, float[] values) {
         append(name, false, DType.FLOAT32, new long[] {values.length}, null, ArraySource.of(values));
     }
@@ -116,6 +128,11 @@ final class StagedShard implements Snapshot {
     @Override
     public void putReplicated(String name, ByteBuffer buffer, DType dtype, long... shape) {
         append(name, true, dtype, shape.clone(), buffer.duplicate(), null);
+    }
+
+    @Override
+    public void putReplicated(String name, ByteBuffer buffer, Manifest.Tensor tensor) {
+        append(name, true, tensor, buffer.duplicate(), null);
     }
 
     @Override
@@ -162,21 +179,26 @@ final class StagedShard implements Snapshot {
 
     /** Copies one entry from {@code bytes} or, when that is null, from {@code array}. */
     private void append(String name, boolean replicated, DType dtype, long[] shape, ByteBuffer bytes, ArraySource array) {
+        append(name, replicated, Manifest.Tensor.of(dtype, shape), bytes, array);
+    }
+
+    private void append(String name, boolean replicated, Manifest.Tensor tensor, ByteBuffer bytes, ArraySource array) {
         try {
             EntryNames.check(name);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(e.getMessage() + " (save of step " + step + ")");
         }
         long length = bytes != null ? bytes.remaining() : array.remaining();
-        if (dtype.byteLength(shape) != length) {
-            throw new IllegalArgumentException("entry '" + name + "' has " + length + " bytes but " + dtype.numpyName()
-                    + java.util.Arrays.toString(shape) + " needs " + dtype.byteLength(shape) + " (save of step " + step + ")");
+        try {
+            tensor.check(length);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("entry '" + name + "': " + e.getMessage() + " (save of step " + step + ")");
         }
         if (!names.add(name)) {
             throw new IllegalArgumentException("entry '" + name + "' is put twice (save of step " + step + ")");
         }
         synchronized (this) {
-            entries.add(new StagedEntry(name, replicated, length, dtype, shape));
+            entries.add(new StagedEntry(name, replicated, length, tensor));
         }
         stagedBytes += length;
         long left = length;

@@ -1,5 +1,6 @@
 package dev.cairn.agent;
 
+import dev.cairn.storage.DType;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -60,7 +61,7 @@ class TypedPutTest {
         StagedShard shard = new StagedShard(new StagingPool(1 << 20, 4096), 1);
         assertThatThrownBy(() -> shard.put("w", ByteBuffer.allocate(40), DType.FLOAT32, 4, 3))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("entry 'w' has 40 bytes but float32[4, 3] needs 48");
+                .hasMessageContaining("entry 'w': length 40 is not float32[4, 3] = 48 bytes (save of step 1)");
         shard.put("w", ByteBuffer.allocate(48), DType.FLOAT32, 4, 3);
         assertThat(shard.entry(0).shape()).containsExactly(4, 3);
         shard.seal();

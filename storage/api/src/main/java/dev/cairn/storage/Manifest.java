@@ -55,7 +55,103 @@ public record Manifest(
      * A replicated entry is the same on every worker and stored once, in the shard of the worker
      * that wrote it.
      */
-    public record EntryRef(String name, int worker, long offset, long length, int crc32c, boolean replicated) {}
+    public record EntryRef(String name, int worker, long offset, long length, int crc32c, boolean replicated, Tensor tensor) {
+        /** {@code tensor} null is an untyped entry: {@link Tensor#bytes}{@code (length)}. */
+        public EntryRef {
+            if (tensor == null) {
+                tensor = Tensor.bytes(Math.max(0, length));
+            }
+        }
+
+        /** An untyped entry ({@link DType#BYTES}, shape {@code [length]}), as every entry of format version 1. */
+        public EntryRef(String name, int worker, long offset, long length, int crc32c, boolean replicated) {
+            this(name, worker, offset, length, crc32c, replicated, null);
+        }
+    }
+
+    /**
+     * What an entry's bytes are (format version 2): little-endian C-order elements of {@code dtype}
+     * in {@code shape}; for a piece of a larger tensor also the whole tensor's shape and the
+     * piece's offset in it, one per dimension ({@code globalShape} and {@code globalOffsets} both
+     * null otherwise).
+     */
+    public record Tensor(DType dtype, List<Long> shape, List<Long> globalShape, List<Long> globalOffsets) {
+        /** Most dimensions an entry may have. */
+        public static final int MAX_RANK = 32;
+
+        public Tensor {
+            requireNonNull(dtype, "dtype is null");
+            shape = List.copyOf(shape);
+            globalShape = globalShape == null ? null : List.copyOf(globalShape);
+            globalOffsets = globalOffsets == null ? null : List.copyOf(globalOffsets);
+        }
+
+        /** Opaque bytes of {@code length}. */
+        public static Tensor bytes(long length) {
+            return new Tensor(DType.BYTES, List.of(length), null, null);
+        }
+
+        /** A whole tensor (or any entry that is not a piece of a larger one). */
+        public static Tensor of(DType dtype, long... shape) {
+            return new Tensor(dtype, boxed(shape), null, null);
+        }
+
+        /** This tensor as the piece at {@code globalOffsets} of a tensor of {@code globalShape}; nulls for none. */
+        public Tensor withGlobal(long[] globalShape, long[] globalOffsets) {
+            return new Tensor(dtype, shape, globalShape == null ? null : boxed(globalShape),
+                    globalOffsets == null ? null : boxed(globalOffsets));
+        }
+
+        public long[] shapeArray() {
+            return shape.stream().mapToLong(Long::longValue).toArray();
+        }
+
+        /**
+         * Checks this against an entry of {@code length} bytes: rank at most {@link #MAX_RANK},
+         * dimensions non-negative, {@code length == itemsize × product(shape)} without overflow;
+         * global shape and offsets both present or both absent, one per dimension, non-negative,
+         * and {@code offset + shape <= globalShape} in every dimension.
+         *
+         * @throws IllegalArgumentException naming what is wrong
+         */
+        public void check(long length) {
+            if (shape.size() > MAX_RANK) {
+                throw new IllegalArgumentException("rank " + shape.size() + " exceeds " + MAX_RANK);
+            }
+            long expected;
+            try {
+                expected = dtype.byteLength(shapeArray());
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(dtype.numpyName() + shape + " exceeds 2^63 bytes");
+            }
+            if (expected != length) {
+                throw new IllegalArgumentException("length " + length + " is not " + dtype.numpyName() + shape + " = " + expected + " bytes");
+            }
+            if ((globalShape == null) != (globalOffsets == null)) {
+                throw new IllegalArgumentException("globalShape and globalOffsets go together");
+            }
+            if (globalShape == null) {
+                return;
+            }
+            if (globalShape.size() != shape.size() || globalOffsets.size() != shape.size()) {
+                throw new IllegalArgumentException("globalShape " + globalShape + " and globalOffsets " + globalOffsets
+                        + " need one value per dimension of shape " + shape);
+            }
+            for (int d = 0; d < shape.size(); d++) {
+                long g = globalShape.get(d);
+                long o = globalOffsets.get(d);
+                // compared without adding: offset + shape may overflow 64 bits
+                if (g < 0 || o < 0 || o > g || shape.get(d) > g - o) {
+                    throw new IllegalArgumentException("piece at " + globalOffsets + " of shape " + shape
+                            + " does not lie inside globalShape " + globalShape + " (dimension " + d + ")");
+                }
+            }
+        }
+
+        private static List<Long> boxed(long[] values) {
+            return java.util.Arrays.stream(values).boxed().toList();
+        }
+    }
 
     /** Sum of the shard objects' lengths. */
     public long totalBytes() {

@@ -25,7 +25,10 @@ import java.util.zip.CRC32C;
  * whatever its checksum), then the checksum, then every field and cross-reference.
  */
 public final class ManifestCodec {
-    public static final int FORMAT_VERSION = 1;
+    /** The version this cairn writes: 2, typed entries. Version 1 (untyped entries) is still read. */
+    public static final int FORMAT_VERSION = 2;
+    /** The oldest version this cairn reads. */
+    public static final int MIN_FORMAT_VERSION = 1;
     /** Most workers a checkpoint may have. */
     public static final int MAX_WORLD_SIZE = 65_536;
     /** Most entries a checkpoint may have. */
@@ -68,6 +71,9 @@ public final class ManifestCodec {
             if (e.replicated()) {
                 n.put("replicated", true);
             }
+            if (m.formatVersion() >= 2) {
+                putTensor(n, e.tensor());
+            }
         }
         root.set("metadata", MAPPER.valueToTree(m.metadata()));
         try {
@@ -76,6 +82,47 @@ public final class ManifestCodec {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot encode manifest of step " + m.step(), e);
         }
+    }
+
+    private static void putTensor(ObjectNode n, Manifest.Tensor t) {
+        n.put("dtype", t.dtype().numpyName());
+        t.shape().forEach(n.putArray("shape")::add);
+        if (t.globalShape() != null) {
+            t.globalShape().forEach(n.putArray("globalShape")::add);
+        }
+        if (t.globalOffsets() != null) {
+            t.globalOffsets().forEach(n.putArray("globalOffsets")::add);
+        }
+    }
+
+    private static Manifest.Tensor tensor(JsonNode n, int version) {
+        if (version < 2) {
+            return null;
+        }
+        DType dtype = DType.fromNumpyName(text(n, "dtype"));
+        return new Manifest.Tensor(dtype, longs(n, "shape", true), longs(n, "globalShape", false), longs(n, "globalOffsets", false));
+    }
+
+    /** The integers of array {@code field}; null when it is absent and not {@code required}. */
+    private static List<Long> longs(JsonNode n, String field, boolean required) {
+        JsonNode a = n.get(field);
+        if (a == null && !required) {
+            return null;
+        }
+        if (a == null || !a.isArray()) {
+            throw new IllegalArgumentException("missing array '" + field + "'");
+        }
+        if (a.size() > Manifest.Tensor.MAX_RANK) {
+            throw new IllegalArgumentException("'" + field + "' has " + a.size() + " dimensions, more than " + Manifest.Tensor.MAX_RANK);
+        }
+        List<Long> out = new ArrayList<>(a.size());
+        for (JsonNode v : a) {
+            if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+                throw new IllegalArgumentException("'" + field + "' holds a value that is not a 64-bit integer");
+            }
+            out.add(v.asLong());
+        }
+        return out;
     }
 
     private static int checksum(ObjectNode withoutChecksum) throws JsonProcessingException {
@@ -110,9 +157,9 @@ public final class ManifestCodec {
         if (version == null || !version.canConvertToInt()) {
             throw new ManifestException("manifest " + source + " has no formatVersion (corrupt)");
         }
-        if (version.asInt() != FORMAT_VERSION) {
+        if (!version.isIntegralNumber() || version.asInt() < MIN_FORMAT_VERSION || version.asInt() > FORMAT_VERSION) {
             throw new ManifestException("manifest " + source + " has unsupported format version " + version.asText()
-                    + "; this cairn reads version " + FORMAT_VERSION);
+                    + "; this cairn reads versions " + MIN_FORMAT_VERSION + " to " + FORMAT_VERSION);
         }
         JsonNode checksum = root.remove("checksum");
         if (checksum == null || !checksum.isTextual()) {
@@ -135,6 +182,7 @@ public final class ManifestCodec {
     }
 
     private static Manifest toManifest(ObjectNode root) {
+        int version = integer(root, "formatVersion");
         List<Manifest.ShardRef> shards = new ArrayList<>();
         for (JsonNode n : array(root, "shards")) {
             JsonNode object = n.get("object");
@@ -152,7 +200,8 @@ public final class ManifestCodec {
                     longValue(n, "offset"),
                     longValue(n, "length"),
                     crc(n),
-                    n.path("replicated").asBoolean(false)));
+                    n.path("replicated").asBoolean(false),
+                    tensor(n, version)));
         }
         Map<String, Object> metadata = new LinkedHashMap<>();
         JsonNode meta = root.path("metadata");
@@ -204,7 +253,8 @@ public final class ManifestCodec {
      * docs/storage-format.md): bounded counts; a shard per worker whose object is the layout's key
      * for (save id, worker), or none when it has no bytes; entries with non-negative offsets and
      * lengths lying inside their shard (no 64-bit overflow); entry names that restore as files
-     * ({@link EntryNames#check}), none used twice and none both a file and a directory.
+     * ({@link EntryNames#check}), none used twice and none both a file and a directory; a type and
+     * shape that fit the entry's length ({@link Manifest.Tensor#check}).
      */
     private static Manifest validate(Manifest m, String source) {
         if (m.step() < 0) {
@@ -254,6 +304,11 @@ public final class ManifestCodec {
             if (e.offset() < 0 || e.length() < 0 || e.offset() > s.length() || e.length() > s.length() - e.offset()) {
                 throw new IllegalArgumentException("entry '" + e.name() + "' [" + e.offset() + ", +" + e.length()
                         + ") lies outside the shard of worker " + e.worker() + " (" + s.length() + " bytes)");
+            }
+            try {
+                e.tensor().check(e.length());
+            } catch (IllegalArgumentException ex) {
+                throw new IllegalArgumentException("entry '" + e.name() + "' of worker " + e.worker() + ": " + ex.getMessage());
             }
             String path = EntryNames.restorePath(e);
             if (!files.add(path)) {

@@ -100,12 +100,12 @@ class ManifestCodecTest {
     @Test
     void unknownFormatVersionIsRejectedEvenWithAValidChecksum() throws Exception {
         ObjectNode root = tree(ManifestCodec.encode(sample(100)));
-        root.put("formatVersion", 2);
+        root.put("formatVersion", 3);
         byte[] resealed = reseal(root);
 
         assertThatThrownBy(() -> ManifestCodec.decode(resealed, SOURCE))
                 .isInstanceOf(ManifestException.class)
-                .hasMessageContaining("unsupported format version 2");
+                .hasMessageContaining("unsupported format version 3");
     }
 
     @Test

@@ -1,7 +1,7 @@
 package dev.cairn.agent.sidecar;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.cairn.agent.DType;
+import dev.cairn.storage.DType;
 import dev.cairn.storage.EntryNames;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -53,8 +53,14 @@ final class RestoreOps {
         out.set("metadata", Frames.JSON.valueToTree(c.metadata()));
         ArrayNode entries = out.putArray("entries");
         for (Manifest.EntryRef e : c.manifest().entriesFor(agent.workerIndex())) {
-            entries.addObject().put("name", e.name()).put("dtype", "bytes").put("length", e.length())
-                    .put("replicated", e.replicated()).set("shape", Json.array(new long[] {e.length()}));
+            Manifest.Tensor t = e.tensor();
+            ObjectNode entry = entries.addObject().put("name", e.name()).put("dtype", t.dtype().numpyName()).put("length", e.length())
+                    .put("replicated", e.replicated());
+            entry.set("shape", Json.array(t.shape()));
+            if (t.globalShape() != null) {
+                entry.set("global_shape", Json.array(t.globalShape()));
+                entry.set("global_offsets", Json.array(t.globalOffsets()));
+            }
         }
         return out;
     }

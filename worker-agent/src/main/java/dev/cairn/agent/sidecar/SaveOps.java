@@ -8,6 +8,7 @@ import dev.cairn.agent.SaveHandle;
 import dev.cairn.agent.SaveInProgress;
 import dev.cairn.agent.SavedCheckpoint;
 import dev.cairn.agent.Snapshot;
+import dev.cairn.storage.Manifest;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.Iterator;
@@ -116,10 +117,11 @@ final class SaveOps {
             Snapshot snap = s.save.snapshot();
             for (EntryTable.Entry e : entries) {
                 ByteBuffer bytes = staging.slice(s.offset + e.offset(), e.length());
+                Manifest.Tensor tensor = Manifest.Tensor.of(e.dtype(), e.shape()).withGlobal(e.globalShape(), e.globalOffsets());
                 if (e.replicated()) {
-                    snap.putReplicated(e.name(), bytes, e.dtype(), e.shape());
+                    snap.putReplicated(e.name(), bytes, tensor);
                 } else {
-                    snap.put(e.name(), bytes, e.dtype(), e.shape());
+                    snap.put(e.name(), bytes, tensor);
                 }
             }
             if (metadata != null && metadata.isObject()) {

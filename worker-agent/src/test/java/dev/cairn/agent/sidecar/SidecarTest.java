@@ -10,6 +10,7 @@ import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.CheckpointStores;
+import dev.cairn.storage.DType;
 import dev.cairn.storage.Manifest;
 import dev.cairn.storage.StorageUri;
 import java.io.IOException;
@@ -128,6 +129,13 @@ class SidecarTest {
         return Map.of("name", name, "offset", offset, "length", length, "dtype", dtype, "shape", shape);
     }
 
+    private static Map<String, Object> piece(Map<String, Object> entry, List<Long> globalShape, List<Long> globalOffsets) {
+        Map<String, Object> m = new java.util.LinkedHashMap<>(entry);
+        m.put("global_shape", globalShape);
+        m.put("global_offsets", globalOffsets);
+        return m;
+    }
+
     @Test
     void aSaveCommitsTheSharedBytesAndARestoreReadsThemBack() throws Exception {
         JsonNode hello = call(Map.of("op", "hello", "version", 1));
@@ -145,7 +153,7 @@ class SidecarTest {
         }
         w.position((int) offset + 64).putLong(42L);
         JsonNode committed = call(Map.of("op", "commit_save", "step", 5, "metadata", Map.of("loss", 0.25),
-                "entries", List.of(entry("model/w", 0, 48, "float32", List.of(4L, 3L)),
+                "entries", List.of(piece(entry("model/w", 0, 48, "float32", List.of(4L, 3L)), List.of(8L, 3L), List.of(4L, 0L)),
                         Map.of("name", "optimizer/step", "offset", 64, "length", 8, "dtype", "int64", "shape", List.of(), "replicated", true))));
         assertThat(committed.get("ok").asBoolean()).as(committed.toString()).isTrue();
         JsonNode waited = call(Map.of("op", "wait_save", "step", 5, "timeout_ms", 20_000));
@@ -157,6 +165,10 @@ class SidecarTest {
             Manifest m = catalog.read(5);
             assertThat(m.saveId()).isEqualTo(waited.get("save_id").asText());
             assertThat(m.metadata()).containsEntry("loss", 0.25);
+            assertThat(m.formatVersion()).isEqualTo(2);
+            assertThat(m.entry(0, "model/w").orElseThrow().tensor()).isEqualTo(
+                    Manifest.Tensor.of(DType.FLOAT32, 4, 3).withGlobal(new long[] {8, 3}, new long[] {4, 0}));
+            assertThat(m.entry(0, "optimizer/step").orElseThrow().tensor()).isEqualTo(Manifest.Tensor.of(DType.INT64));
             ByteBuffer wBytes = ByteBuffer.wrap(catalog.readEntry(m, m.entry(0, "model/w").orElseThrow())).order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < 12; i++) {
                 assertThat(wBytes.getFloat()).isEqualTo(i * 0.5f);
@@ -169,6 +181,16 @@ class SidecarTest {
 
         JsonNode opened = call(Map.of("op", "restore_open", "step", 5));
         assertThat(opened.get("entries")).hasSize(2);
+        JsonNode openedW = opened.get("entries").get(0);
+        assertThat(openedW.get("name").asText()).isEqualTo("model/w");
+        assertThat(openedW.get("dtype").asText()).isEqualTo("float32");
+        assertThat(openedW.get("shape").toString()).isEqualTo("[4,3]");
+        assertThat(openedW.get("global_shape").toString()).isEqualTo("[8,3]");
+        assertThat(openedW.get("global_offsets").toString()).isEqualTo("[4,0]");
+        JsonNode openedStep = opened.get("entries").get(1);
+        assertThat(openedStep.get("dtype").asText()).isEqualTo("int64");
+        assertThat(openedStep.get("shape").toString()).isEqualTo("[]");
+        assertThat(openedStep.has("global_shape")).isFalse();
         JsonNode read = call(Map.of("op", "restore_read", "step", 5, "names", List.of("model/w", "optimizer/step")));
         assertThat(read.get("ok").asBoolean()).as(read.toString()).isTrue();
         JsonNode placedW = read.get("entries").get(0);

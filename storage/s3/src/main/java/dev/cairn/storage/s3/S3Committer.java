@@ -33,26 +33,14 @@ final class S3Committer {
         this.bucket = b.bucket();
     }
 
-    private String objectKey(String key) {
-        return b.objectKey(key);
-    }
-
-    private void checkOpen() throws IOException {
-        b.checkOpen();
-    }
-
-    private StorageException failure(String what, String key, Exception e) {
-        return b.failure(what, key, e);
-    }
-
     /**
      * Creates {@code key} only if no object exists there: a conditional PutObject (or, with
      * {@code conditionalWrites=false}, a check-then-put that is not race-free). See the class comment
      * for how lost responses and unknown outcomes are resolved.
      */
     boolean createIfAbsent(String key, byte[] content) throws IOException {
-        String objectKey = objectKey(key);
-        checkOpen();
+        String objectKey = b.objectKey(key);
+        b.checkOpen();
         return options.conditionalWrites()
                 ? createConditionally(key, objectKey, content)
                 : createByCheckThenPut(key, objectKey, content);
@@ -78,11 +66,11 @@ final class S3Committer {
                 if (e.statusCode() >= 500 || e.statusCode() == 409) {
                     return resolveUnknown(key, objectKey, content, e);
                 }
-                throw failure("atomic create of", key, e);
+                throw b.failure("atomic create of", key, e);
             } catch (SdkClientException e) {
                 return resolveUnknown(key, objectKey, content, e);
             } catch (SdkException e) {
-                throw failure("atomic create of", key, e);
+                throw b.failure("atomic create of", key, e);
             }
         }
     }
@@ -110,7 +98,7 @@ final class S3Committer {
         try {
             s3.putObject(r -> r.bucket(bucket).key(objectKey).contentLength((long) content.length), RequestBody.fromBytes(content));
         } catch (SdkException e) {
-            throw failure("create (check-then-put) of", key, e);
+            throw b.failure("create (check-then-put) of", key, e);
         }
         return holdsContent(key, objectKey, content).orElse(false);
     }
@@ -135,9 +123,9 @@ final class S3Committer {
             if (e.statusCode() == 404) {
                 return Optional.empty();
             }
-            throw failure("read-back of", key, e);
+            throw b.failure("read-back of", key, e);
         } catch (SdkException e) {
-            throw failure("read-back of", key, e);
+            throw b.failure("read-back of", key, e);
         }
     }
 

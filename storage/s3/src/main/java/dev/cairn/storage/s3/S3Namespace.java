@@ -33,18 +33,6 @@ final class S3Namespace {
         this.base = b.base();
     }
 
-    private String objectKey(String key) {
-        return b.objectKey(key);
-    }
-
-    private void checkOpen() throws IOException {
-        b.checkOpen();
-    }
-
-    private StorageException failure(String what, String key, Exception e) {
-        return b.failure(what, key, e);
-    }
-
     private static final int DELETE_BATCH = 1000;
 
     List<ObjectInfo> list(String prefix) throws IOException {
@@ -58,7 +46,7 @@ final class S3Namespace {
 
     private List<ObjectInfo> listObjects(String prefix, String startAfter) throws IOException {
         Keys.checkPrefix(prefix);
-        checkOpen();
+        b.checkOpen();
         ListObjectsV2Request.Builder request = ListObjectsV2Request.builder().bucket(bucket).prefix(base + prefix);
         if (startAfter != null && !startAfter.isEmpty()) {
             request.startAfter(base + startAfter);
@@ -89,21 +77,20 @@ final class S3Namespace {
         }
     }
 
-
     void delete(String key) throws IOException {
-        String objectKey = objectKey(key);
-        checkOpen();
+        String objectKey = b.objectKey(key);
+        b.checkOpen();
         try {
             s3.deleteObject(r -> r.bucket(bucket).key(objectKey));
         } catch (SdkException e) {
-            throw failure("delete of", key, e);
+            throw b.failure("delete of", key, e);
         }
     }
 
     /** DeleteObjects in batches of 1000; every key is validated before anything is deleted. */
     void deleteAll(Collection<String> keys) throws IOException {
-        List<String> objectKeys = new ArrayList<>(new LinkedHashSet<>(keys.stream().map(this::objectKey).toList()));
-        checkOpen();
+        List<String> objectKeys = new ArrayList<>(new LinkedHashSet<>(keys.stream().map(b::objectKey).toList()));
+        b.checkOpen();
         for (int from = 0; from < objectKeys.size(); from += DELETE_BATCH) {
             List<ObjectIdentifier> batch = objectKeys.subList(from, Math.min(objectKeys.size(), from + DELETE_BATCH))
                     .stream().map(k -> ObjectIdentifier.builder().key(k).build()).toList();

@@ -30,24 +30,12 @@ final class S3Reader {
         this.bucket = b.bucket();
     }
 
-    private String objectKey(String key) {
-        return b.objectKey(key);
-    }
-
-    private void checkOpen() throws IOException {
-        b.checkOpen();
-    }
-
-    private StorageException failure(String what, String key, Exception e) {
-        return b.failure(what, key, e);
-    }
-
     InputStream read(String key, long offset, long length) throws IOException {
-        String objectKey = objectKey(key);
+        String objectKey = b.objectKey(key);
         if (offset < 0 || length < 0) {
             throw new IllegalArgumentException("bad range [" + offset + ", +" + length + ") of " + uri.resolve(key));
         }
-        checkOpen();
+        b.checkOpen();
         if (length == 0) {
             if (stat(key).isEmpty()) {
                 throw new NoSuchObjectException(uri, key);
@@ -64,9 +52,9 @@ final class S3Reader {
             if (e.statusCode() == 416) {
                 return RangeInputStream.pastEnd(length, uri.resolve(key));
             }
-            throw failure("ranged read of", key, e);
+            throw b.failure("ranged read of", key, e);
         } catch (SdkException e) {
-            throw failure("ranged read of", key, e);
+            throw b.failure("ranged read of", key, e);
         }
         InputStream body = new AbortingInputStream(response);
         if (response.response().contentRange() == null && offset > 0) {
@@ -126,8 +114,8 @@ final class S3Reader {
     }
 
     Optional<ObjectInfo> stat(String key) throws IOException {
-        String objectKey = objectKey(key);
-        checkOpen();
+        String objectKey = b.objectKey(key);
+        b.checkOpen();
         try {
             HeadObjectResponse head = s3.headObject(r -> r.bucket(bucket).key(objectKey));
             return Optional.of(new ObjectInfo(key, head.contentLength(), head.lastModified()));
@@ -135,9 +123,9 @@ final class S3Reader {
             if (e.statusCode() == 404) {
                 return Optional.empty();
             }
-            throw failure("stat of", key, e);
+            throw b.failure("stat of", key, e);
         } catch (SdkException e) {
-            throw failure("stat of", key, e);
+            throw b.failure("stat of", key, e);
         }
     }
 }

@@ -1,4 +1,4 @@
-package dev.cairn.agent;
+package dev.cairn.storage;
 
 import java.util.Locale;
 
