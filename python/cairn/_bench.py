@@ -22,6 +22,7 @@ stdout (other output goes to stderr). Times are this process's, in milliseconds:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -130,10 +131,17 @@ class Driver:
         return {"ms": self._torch_save(self._path("torchall"))}
 
     def _dcp(self) -> Dict[str, Any]:
-        try:
-            import torch.distributed.checkpoint as dcp  # noqa: F401  (1.13 on Python 3.11 fails here)
-        except Exception as e:  # any import failure is the reason
-            return {"error": f"torch.distributed.checkpoint does not import: {type(e).__name__}: {str(e).splitlines()[0]}"}
+        reasons = []
+        dcp = None
+        # torch >= 2.0 / torch 1.13's prototype (which fails to import under Python 3.11)
+        for module in ("torch.distributed.checkpoint", "torch.distributed._shard.checkpoint"):
+            try:
+                dcp = importlib.import_module(module)
+                break
+            except Exception as e:  # any import failure is the reason
+                reasons.append(f"{module}: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
+        if dcp is None:
+            return {"error": "PyTorch distributed checkpoint does not import (" + "; ".join(reasons) + ")"}
         t0 = time.perf_counter()
         dcp.save_state_dict(self.tensors, dcp.FileSystemWriter(os.path.join(self.args.dir, f"dcp-{self.args.rank}")),
                             no_dist=True)
