@@ -128,7 +128,10 @@ final class BenchPython {
         out.put("pythonMirrored", s.mirrored());
         out.put("pythonSaves", s.saves());
         out.put("pythonWarmupSaves", s.warmups());
-        out.put("pythonWorkersAre", "python3 processes (cairn package, state of float32 NumPy arrays), one cairn agent sidecar JVM each");
+        out.remove("jitWarmupSaves"); // the JVM bench's header fields that do not apply
+        out.remove("entryKiB");
+        out.put("entryKiB", s.entryMib() << 10);
+        out.put("workersAre", "python3 processes (cairn package, state of float32 NumPy arrays), one cairn agent sidecar JVM each");
         out.put("pythonStallMs", round2(median(stall)));
         out.put("numpyCopyMs", round2(median(copy)));
         out.put("pythonStallRatio", round2(median(ratios(stall, copy))));
