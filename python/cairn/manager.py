@@ -17,7 +17,7 @@ from ._shm import SharedFile, align
 from ._sidecar import Sidecar
 from ._signals import PreemptionHandler
 from ._tree import flatten
-from .errors import CairnError, SaveAborted, SidecarError, UnsupportedLeaf
+from .errors import CairnError, SaveAborted, SidecarError, StagingBusy, UnsupportedLeaf
 
 _LOG = logging.getLogger("cairn")
 PROTOCOL_VERSION = 1
@@ -216,6 +216,9 @@ class CheckpointManager:
             started = time.perf_counter()
             try:
                 conn = self._live()
+                if self._shm is not None and total > self._shm.size:
+                    raise StagingBusy(f"save of step {step}: the state needs {total} bytes of staging, the sidecar's shared "
+                                      f"memory holds {self._shm.size}; use staging_mib >= {-(-total // (1 << 20))}")
                 region = int(conn.call("begin_save", step=step, bytes=total)["offset"])
             except CairnError as e:
                 return _failed(e)

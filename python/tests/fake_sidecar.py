@@ -1,13 +1,11 @@
 """A protocol-level test double of ``cairn agent`` (docs/sidecar-protocol.md, version 1) for the
 package's unit tests: it speaks the real framing over a real Unix socket and a real shared file,
-keeps committed saves in memory, and lets a test hold, abort or kill saves. The real sidecar is
-exercised by test_integration.py. Runnable as a script (``--socket PATH ...``) so launch tests can
-start it as a child process the way the package starts ``cairn agent``."""
+keeps committed saves in memory, and lets a test hold, abort or kill saves. Only the unit tests of
+the manager's own state machine (test_manager.py) use it; the real sidecar is exercised by
+test_integration.py, test_sidecar_launch.py and test_ddp_kill_resume.py."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import socket
 import sys
@@ -181,32 +179,3 @@ class FakeSidecar:
                                                                "message": f"save {r['step']} aborted: {self.abort_reason}"}})
         else:
             self._send({"id": r["id"], "ok": True, "step": r["step"], "save_id": f"s{r['step']}"})
-
-
-def main() -> None:
-    """As a child process: the arguments of ``cairn agent``; prints the ready line, serves one
-    connection, exits."""
-    p = argparse.ArgumentParser()
-    p.add_argument("-jar")
-    p.add_argument("command")
-    p.add_argument("--coordinator")
-    p.add_argument("--run-id")
-    p.add_argument("--rank", type=int)
-    p.add_argument("--world", type=int)
-    p.add_argument("--socket")
-    p.add_argument("--parent-pid", type=int)
-    p.add_argument("--staging-mib", type=int)
-    a, _ = p.parse_known_args()
-    if os.environ.get("FAKE_SIDECAR_FAIL"):
-        print("cannot reach the coordinator at " + a.coordinator, file=sys.stderr, flush=True)
-        sys.exit(3)
-    fake = FakeSidecar(a.socket, a.run_id, a.rank, a.world)
-    with open(os.environ["FAKE_SIDECAR_ARGS"], "w") as f:
-        json.dump({"argv": sys.argv[1:], "token": os.environ.get("CAIRN_TOKEN")}, f)
-    print(f"EVENT ready socket={a.socket} shm={fake.shm_path} bytes={fake.shm_bytes}", flush=True)
-    fake.thread.join()
-    fake.cleanup()
-
-
-if __name__ == "__main__":
-    main()

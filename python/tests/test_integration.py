@@ -7,52 +7,23 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 import cairn
 
-REPO = Path(__file__).resolve().parents[2]
-JAR = Path(os.environ.get("CAIRN_JAR", REPO / "cli" / "target" / "cairn.jar"))
+import real_cluster
+from real_cluster import REPO, JAR, until as _until
 
-
-def _agent_available() -> str:
-    if not JAR.is_file():
-        return f"{JAR} not built (mvn -o -q -DskipTests package -pl cli -am)"
-    probe = subprocess.run(["java", "-jar", str(JAR), "agent", "--help"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0 or "--socket" not in probe.stdout:
-        return f"{JAR} has no 'agent' subcommand (the sidecar) yet"
-    return ""
-
-
-_REASON = _agent_available()
-pytestmark = pytest.mark.skipif(bool(_REASON), reason=_REASON or "available")
-
-
-def _until(condition, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+pytestmark = pytest.mark.skipif(bool(real_cluster.unavailable()), reason=real_cluster.unavailable() or "available")
 
 
 @pytest.fixture
 def coordinator(tmp_path, request):
     world = getattr(request, "param", 1)
-    port_file = tmp_path / "port"
-    storage = tmp_path / "store"
-    process = subprocess.Popen(["java", "-Xmx256m", "-jar", str(JAR), "coordinator", "--storage", f"file://{storage}",
-                                "--world", str(world), "--port", "0", "--port-file", str(port_file),
-                                "--run-id", "py-run", "--barrier-timeout-s", "30"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _until(lambda: port_file.exists() or process.poll() is not None, what="the coordinator's port file")
-    assert process.poll() is None, process.stderr.read()
-    yield f"127.0.0.1:{port_file.read_text().strip()}", world
-    process.terminate()
-    process.wait(30)
+    with real_cluster.coordinator(tmp_path, world, "py-run", "--barrier-timeout-s", "30") as (address, _):
+        yield address, world
 
 
 def _manager(address, rank, world, **kwargs):

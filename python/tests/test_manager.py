@@ -229,3 +229,11 @@ def test_python_random_state_round_trips(manager):
     other = random.Random(0)
     manager.restore_latest({"py": other})
     assert other.random() == rng.random()
+
+
+def test_a_state_larger_than_the_shared_memory_fails_its_future_naming_the_size(fake, manager):
+    np = pytest.importorskip("numpy")
+    future = manager.save(1, {"w": np.zeros((2 << 20) // 8)})
+    with pytest.raises(cairn.StagingBusy, match=r"needs 2097152 bytes of staging, .* holds 1048576; use staging_mib >= 2"):
+        future.result(5)
+    assert fake.committed == {}

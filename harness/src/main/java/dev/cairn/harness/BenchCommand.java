@@ -91,6 +91,15 @@ public final class BenchCommand implements Callable<Integer> {
             + "(default ${DEFAULT-VALUE}, plus 3 warm-up rounds).")
     int keptRounds;
 
+    @Option(names = "--python", description = "Measure real Python trainer processes saving through the cairn package and their "
+            + "sidecars instead (stall beside numpy.copyto, save/restore beside plain writes/reads, torch.save; JSON output; "
+            + "local storage; python3: $CAIRN_PYTHON or /usr/bin/python3). See docs/python.md.")
+    boolean python;
+
+    @Option(names = "--mirrored", description = "With --python: the state is identical on every worker (DDP) and saved once, "
+            + "split across workers; also reports maxWorkerBytes / (S/N).")
+    boolean mirrored;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -110,6 +119,12 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         validate();
         Backends.requireAvailable(backend);
+        if (mirrored && !python) {
+            throw new IllegalArgumentException("--mirrored needs --python");
+        }
+        if (python) {
+            only = List.of();
+        }
         only = BenchScale.selectSweeps(only, shardSizes, kept);
         shardSizes = BenchScale.checkShardSizes(only, shardSizes, workers);
         kept = BenchKept.checkCounts(only, kept, keptRounds);
@@ -126,6 +141,10 @@ public final class BenchCommand implements Callable<Integer> {
         try (BenchStorage storage = new BenchStorage(backend, keep)) {
             StorageUri root = storage.open(this.storage);
             describe(root, storage.embeddedServer(), entryBytes);
+            if (python) {
+                new BenchPython(new BenchPython.Settings(workers, shardMib, Math.max(1, entryKib >> 10), saves, warmupSaves, mirrored,
+                        pythonExecutable())).run(BenchStorage.child(root, "python"), out);
+            }
             if (only.contains("throughput")) {
                 new BenchThroughput(rounds, BenchStorage.child(root, "throughput"), shardBytes, entryBytes, out).run();
             }
@@ -147,7 +166,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         out.put("loadAverageAtEnd", loadAverage());
         boolean sweepsOnly = only.stream().allMatch(f -> f.equals("sizes") || f.equals("kept"));
-        if (json || (!sweepsOnly && !only.containsAll(List.of("throughput", "coordination", "memory")))) {
+        if (json || python || (!sweepsOnly && !only.containsAll(List.of("throughput", "coordination", "memory")))) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
             if (!sweepsOnly) {
@@ -179,6 +198,14 @@ public final class BenchCommand implements Callable<Integer> {
         out.put("workersAre", "trainer threads in this JVM, one CairnAgent (own gRPC connection) per worker; state off-heap");
         BenchReport.progress("backend %s at %s; %d workers x %d MiB, %d saves + %d warm-up; %d cores", backend, root, workers, shardMib,
                 saves, warmupSaves, Runtime.getRuntime().availableProcessors());
+    }
+
+    private static String pythonExecutable() {
+        String env = System.getenv("CAIRN_PYTHON");
+        if (env != null && !env.isBlank()) {
+            return env;
+        }
+        return java.nio.file.Files.isExecutable(java.nio.file.Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
     }
 
     private static double loadAverage() {

@@ -21,7 +21,7 @@ import java.util.Set;
  */
 public final class SidecarMain {
     private static final Set<String> OPTIONS = Set.of("--coordinator", "--run-id", "--rank", "--world", "--socket", "--token",
-            "--tls-ca", "--tls-cert", "--tls-key", "--staging-mib", "--parent-pid", "--storage", "--shm-dir", "--metrics-port");
+            "--tls-ca", "--tls-cert", "--tls-key", "--staging-mib", "--parent-pid", "--storage", "--shm-dir", "--metrics-port", "--pause-at");
 
     static final String USAGE = String.join("\n",
             "Usage: cairn agent --coordinator HOST:PORT --run-id RUN --rank I --world N --socket PATH",
@@ -58,7 +58,7 @@ public final class SidecarMain {
         Sidecar.Options options;
         int metricsPort;
         try {
-            options = parse(args, System.getenv("CAIRN_TOKEN"));
+            options = parse(args, System.getenv("CAIRN_TOKEN"), out);
             metricsPort = metricsPort(args);
         } catch (IllegalArgumentException e) {
             err.println("cairn: error: " + e.getMessage());
@@ -116,7 +116,7 @@ public final class SidecarMain {
         return 0;
     }
 
-    static Sidecar.Options parse(String[] args, String envToken) {
+    static Sidecar.Options parse(String[] args, String envToken, PrintStream out) {
         Map<String, String> v = new HashMap<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -155,6 +155,7 @@ public final class SidecarMain {
                 .tlsClientCert(path(v, "--tls-cert"), path(v, "--tls-key"))
                 .stagingBytes(agentStaging)
                 .storageOverride(v.get("--storage"))
+                .hooks(PauseHook.parse(v.get("--pause-at"), out)) // a test hook; not in the usage
                 .build();
         return new Sidecar.Options(agent, Path.of(v.get("--socket")), stagingMib << 20, number(v, "--parent-pid", 0),
                 Path.of(v.getOrDefault("--shm-dir", "/dev/shm")), Duration.ofSeconds(60));
