@@ -115,7 +115,7 @@ final class RestoreCommand implements Callable<Integer> {
     private long[] restore(CheckpointCatalog catalog, Manifest m, Path dir) throws IOException {
         long bytes = 0;
         int files = 0;
-        for (Manifest.EntryRef e : worker == null ? m.entries() : m.entriesFor(worker)) {
+        for (Manifest.EntryRef e : worker == null ? m.logicalEntries() : m.entriesFor(worker)) {
             Path target = dir.resolve(EntryNames.restorePath(e)).normalize();
             if (!target.startsWith(dir)) {
                 throw new UserError("entry '" + e.name() + "' would be written outside " + dir);
