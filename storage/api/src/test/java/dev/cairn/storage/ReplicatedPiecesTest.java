@@ -92,6 +92,27 @@ class ReplicatedPiecesTest {
     }
 
     @Test
+    void aVersion1CheckpointWithAReplicatedEntryStoredOnceRestoresOnEveryWorker(@TempDir Path dir) throws Exception {
+        CheckpointStore store = CheckpointStores.open(dir.toUri().toString());
+        Manifest v2 = ManifestFixtures.writeShards(store, 100, 3);
+        Manifest v1 = new Manifest(1, v2.runId(), v2.step(), v2.saveId(), v2.createdAt(), v2.worldSize(), v2.shards(),
+                v2.entries().stream().map(e -> new Manifest.EntryRef(e.name(), e.worker(), e.offset(), e.length(), e.crc32c(), e.replicated()))
+                        .toList(), v2.metadata());
+        Manifest m = ManifestCodec.decode(ManifestCodec.encodeForCommit(v1, SOURCE), SOURCE);
+        CheckpointCatalog catalog = new CheckpointCatalog(store);
+        Manifest.EntryRef shared = v1.entries().stream().filter(Manifest.EntryRef::replicated).findFirst().orElseThrow();
+        byte[] expected = Arrays.copyOfRange(store.readAll(m.shard(0).objectKey()), (int) shared.offset(), (int) (shared.offset() + shared.length()));
+
+        assertThat(m.formatVersion()).isEqualTo(1);
+        for (int w = 0; w < 3; w++) {
+            assertThat(m.entriesFor(w)).filteredOn(Manifest.EntryRef::replicated).singleElement()
+                    .satisfies(e -> assertThat(e.entryOffset()).isZero());
+            assertThat(catalog.readEntry(m, m.entry(w, "shared").orElseThrow())).isEqualTo(expected);
+        }
+        assertThat(catalog.verify(m)).isEmpty();
+    }
+
+    @Test
     void aSplitEntryIsReassembledFromRangedReadsAndEachPieceIsChecked(@TempDir Path dir) throws Exception {
         CheckpointStore store = CheckpointStores.open(dir.toUri().toString());
         byte[] whole = new byte[1000];
