@@ -121,4 +121,19 @@ class MirroredSplitTest {
             }
         }
     }
+
+    @Test
+    void replicatedBytesReachedBeforeTheSealFailTheSaveClearlyAndTheNextSaveWorks() throws Exception {
+        cluster = TestCluster.start(storage, WORLD, b -> b);
+        cluster.connectAll(i -> cluster.agentConfig(i).stagingBytes(64 << 10).build());
+        byte[] big = state("big", 0, 30, 1 << 20); // 16 × the staging budget: streams before the seal
+
+        for (SaveHandle h : cluster.saveAll(30, w -> snap -> snap.putReplicated("big", big))) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> h.await(Duration.ofSeconds(30)))
+                    .isInstanceOf(SaveAbortedException.class).hasMessageContaining("raise the staging budget");
+        }
+        for (SaveHandle h : cluster.saveAll(40, w -> snap -> snap.putReplicated("small", new byte[1000]))) {
+            assertThat(h.await(Duration.ofSeconds(30)).step()).isEqualTo(40);
+        }
+    }
 }
