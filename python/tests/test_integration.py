@@ -51,7 +51,7 @@ def test_save_and_restore_through_the_real_sidecar(coordinator):
 
 
 @pytest.mark.parametrize("coordinator", [2], indirect=True)
-def test_mirrored_save_by_two_workers_restores_on_both(coordinator):
+def test_mirrored_save_by_two_workers_restores_on_both(coordinator, tmp_path):
     np = pytest.importorskip("numpy")
     address, world = coordinator
     state = {"w": np.arange(1 << 16, dtype=np.float32), "b": np.ones(7)}
@@ -66,6 +66,12 @@ def test_mirrored_save_by_two_workers_restores_on_both(coordinator):
     [t.start() for t in threads]
     [t.join(120) for t in threads]
     assert results == [1, 1]
+    # written once, split by bytes across both workers (docs/architecture.md)
+    total = state["w"].nbytes + state["b"].nbytes
+    shards = sorted((tmp_path / "store").glob("data/*/shard-*.bin"))
+    assert len(shards) == world
+    assert sum(p.stat().st_size for p in shards) == total
+    assert max(p.stat().st_size for p in shards) <= -(-total // world)
     for mgr in managers:
         target = {"w": np.zeros(1 << 16, np.float32), "b": np.zeros(7)}
         assert mgr.restore_latest(target) == 1

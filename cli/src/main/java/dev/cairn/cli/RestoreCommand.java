@@ -134,8 +134,8 @@ final class RestoreCommand implements Callable<Integer> {
     private long[] restore(CheckpointCatalog catalog, Manifest m, Path dir) throws IOException {
         long bytes = 0;
         int files = 0;
-        List<Manifest.EntryRef> entries = worker == null ? m.entries() : m.entriesFor(worker);
-        long total = entries.stream().mapToLong(Manifest.EntryRef::length).sum();
+        List<Manifest.EntryRef> entries = worker == null ? m.logicalEntries() : m.entriesFor(worker);
+        long total = entries.stream().mapToLong(m::logicalLength).sum();
         try (Progress progress = Progress.start("restore step " + m.step(), total, quiet)) {
             for (Manifest.EntryRef e : entries) {
                 Path target = dir.resolve(EntryNames.restorePath(e)).normalize();

@@ -38,6 +38,9 @@ final class ShowCommand implements Callable<Integer> {
                     ObjectNode entry = entries.addObject().put("name", e.name()).put("worker", e.worker()).put("offset", e.offset())
                             .put("length", e.length()).put("crc32c", ManifestCodec.hex(e.crc32c())).put("replicated", e.replicated())
                             .put("dtype", e.tensor().dtype().numpyName());
+                    if (e.replicated()) {
+                        entry.put("entryOffset", e.entryOffset());
+                    }
                     e.tensor().shape().forEach(entry.putArray("shape")::add);
                     if (e.tensor().globalShape() != null) {
                         e.tensor().globalShape().forEach(entry.putArray("globalShape")::add);
@@ -60,7 +63,7 @@ final class ShowCommand implements Callable<Integer> {
             }
             System.out.println("entries:");
             for (Manifest.EntryRef e : m.entries()) {
-                System.out.printf("  %-40s worker %-4d %12d bytes%s%n", e.name(), e.worker(), e.length(), e.replicated() ? "  (replicated)" : "");
+                System.out.printf("  %-40s worker %-4d %12d bytes%s%n", e.name(), e.worker(), e.length(), e.replicated() ? "  (replicated, bytes from " + e.entryOffset() + ")" : "");
             }
             return 0;
         }

@@ -240,11 +240,9 @@ class CliTest {
         Path manifest = root.resolve(Layout.manifestKey(step));
         ObjectMapper mapper = new ObjectMapper();
         com.fasterxml.jackson.databind.node.ObjectNode doc = (com.fasterxml.jackson.databind.node.ObjectNode) mapper.readTree(manifest.toFile());
-        com.fasterxml.jackson.databind.node.ObjectNode entry = ((com.fasterxml.jackson.databind.node.ArrayNode) doc.get("entries")).addObject()
-                .put("name", name).put("worker", worker).put("offset", offset).put("length", length).put("crc32c", "00000000");
-        if (doc.get("formatVersion").asInt() >= 2) {
-            entry.put("dtype", "bytes").putArray("shape").add(length);
-        }
+        ((com.fasterxml.jackson.databind.node.ArrayNode) doc.get("entries")).addObject()
+                .put("name", name).put("worker", worker).put("offset", offset).put("length", length).put("crc32c", "00000000")
+                .put("dtype", "bytes").putArray("shape").add(length); // format 2: every entry is typed
         doc.remove("checksum");
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         crc.update(mapper.writeValueAsBytes(doc));

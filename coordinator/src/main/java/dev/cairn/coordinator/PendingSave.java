@@ -43,7 +43,6 @@ final class PendingSave {
     final long startedAtMillis;
     private Phase phase = Phase.BARRIER;
     private String saveId = "";
-    private int replicatedWriter = -1;
     private long deadlineMillis;
     private long releasedAtMillis = -1;
     private long commitStartedAtMillis = -1;
@@ -65,10 +64,6 @@ final class PendingSave {
 
     String saveId() {
         return saveId;
-    }
-
-    int replicatedWriter() {
-        return replicatedWriter;
     }
 
     long deadlineMillis() {
@@ -97,12 +92,11 @@ final class PendingSave {
         return prepared.size() == worldSize;
     }
 
-    /** The barrier completed at {@code now}: the save gets its id, its replicated writer and the upload deadline. */
-    void release(String id, int writer, long now, long uploadDeadline) {
+    /** The barrier completed at {@code now}: the save gets its id and the upload deadline. */
+    void release(String id, long now, long uploadDeadline) {
         phase = Phase.UPLOADING;
         releasedAtMillis = now;
         saveId = id;
-        replicatedWriter = writer;
         deadlineMillis = uploadDeadline;
     }
 
@@ -185,7 +179,7 @@ final class PendingSave {
             shards.add(new Manifest.ShardRef(w, r.getLength() == 0 ? null : r.getObjectKey(), r.getLength(), r.getCrc32C()));
             for (EntryInfo info : r.getEntriesList()) {
                 entries.add(new Manifest.EntryRef(info.getName(), w, info.getOffset(), info.getLength(), info.getCrc32C(), info.getReplicated(),
-                        ReportValidator.tensor(info)));
+                        ReportValidator.tensor(info), info.getEntryOffset()));
             }
         }
         return new Manifest(ManifestCodec.FORMAT_VERSION, runId, step, saveId, now, worldSize, shards, entries, metadata);

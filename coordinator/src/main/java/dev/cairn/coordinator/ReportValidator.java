@@ -20,7 +20,8 @@ final class ReportValidator {
      * Returns what is wrong with {@code r} from {@code worker} for the released {@code save}, or
      * null when it is fine. The report's step must be the released step, its length non-negative,
      * its object key exactly the layout's key for (save id, worker) when the shard is not empty and
-     * empty when it is, and every entry must lie inside the shard. Whether the object exists with
+     * empty when it is, and every entry must lie inside the shard. Replicated entries are pieces of
+     * a logical entry; that the pieces of all workers tile it is checked on the built manifest. Whether the object exists with
      * that length is checked against storage right before the commit ({@link ManifestCommitter}).
      */
     static String problem(int worker, ShardReport r, PendingSave save) {
@@ -52,9 +53,9 @@ final class ReportValidator {
             if (!names.add(e.getName())) {
                 return "entries.name '" + e.getName() + "' appears twice";
             }
-            if (e.getReplicated() && worker != save.replicatedWriter()) {
-                return "entries.replicated: replicated entry '" + e.getName() + "' from worker " + worker + ", but worker "
-                        + save.replicatedWriter() + " writes them";
+            if (e.getEntryOffset() < 0 || !e.getReplicated() && e.getEntryOffset() != 0) {
+                return "entries.entry_offset: entry '" + e.getName() + "' has entry_offset " + e.getEntryOffset()
+                        + (e.getReplicated() ? "" : " but is not replicated");
             }
             // offset + length compared without overflow: both are non-negative here
             if (e.getOffset() < 0 || e.getLength() < 0 || e.getOffset() > r.getLength() - e.getLength()) {
@@ -67,9 +68,11 @@ final class ReportValidator {
             }
             try {
                 Manifest.Tensor t = tensor(e);
-                if (t != null) {
+                if (t != null && !e.getReplicated()) {
                     t.check(e.getLength());
                 }
+                // a replicated piece is checked with the other workers' pieces of its entry when the
+                // manifest is built (ManifestCodec's validation, run before the commit)
             } catch (IllegalArgumentException ex) {
                 return "entries.dtype/shape: entry '" + e.getName() + "': " + LogSafe.truncate(ex.getMessage());
             }

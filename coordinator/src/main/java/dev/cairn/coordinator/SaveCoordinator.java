@@ -50,7 +50,6 @@ final class SaveCoordinator {
     private final Members members = new Members();
     /** Prepares for later steps, per worker in arrival order, held while a save is in flight. */
     private final Map<Integer, Deque<Long>> heldPrepares = new TreeMap<>();
-    private final long[] bytesWritten;
     private final SaveHistory history = new SaveHistory();
     private PendingSave inFlight;
     private CheckpointRef latest;
@@ -64,7 +63,6 @@ final class SaveCoordinator {
         this.clock = clock;
         this.outbox = outbox;
         this.latest = latest.orElse(null);
-        this.bytesWritten = new long[config.worldSize()];
         this.lastSaveEndedMillis = clock.millis();
         this.metrics = new CoordinatorMetrics(config, clock);
         latest.ifPresent(l -> metrics.recovered(l.getStep(), clock.millis()));
@@ -205,21 +203,13 @@ final class SaveCoordinator {
 
     private void release() {
         PendingSave s = inFlight;
-        s.release(Layout.newSaveId(s.step), leastLoadedWorker(), clock.millis(), clock.millis() + config.uploadTimeout().toMillis());
+        s.release(Layout.newSaveId(s.step), clock.millis(), clock.millis() + config.uploadTimeout().toMillis());
         target.clearIf(s.step);
-        LOG.info("save {} (step {}) of run {} released; worker {} writes replicated entries", s.saveId(), s.step, config.runId(), s.replicatedWriter());
-        Release release = Release.newBuilder().setStep(s.step).setSaveId(s.saveId()).setReplicatedWriter(s.replicatedWriter()).build();
+        LOG.info("save {} (step {}) of run {} released", s.saveId(), s.step, config.runId());
+        // replicated_writer is deprecated and left unset: every worker writes its own range of the
+        // replicated entries (ShardWriter), and the manifest validator checks they tile each entry
+        Release release = Release.newBuilder().setStep(s.step).setSaveId(s.saveId()).build();
         broadcast(CoordinatorMessage.newBuilder().setRelease(release).build());
-    }
-
-    private int leastLoadedWorker() {
-        int best = 0;
-        for (int w = 1; w < bytesWritten.length; w++) {
-            if (bytesWritten[w] < bytesWritten[best]) {
-                best = w;
-            }
-        }
-        return best;
     }
 
     // ------------------------------------------------------------------ reports and commit
@@ -275,7 +265,6 @@ final class SaveCoordinator {
         long stall = 0;
         long upload = 0;
         for (Map.Entry<Integer, ShardReport> e : s.reports().entrySet()) {
-            bytesWritten[e.getKey()] += e.getValue().getLength();
             stall = Math.max(stall, e.getValue().getStallMicros());
             upload = Math.max(upload, e.getValue().getUploadMicros());
         }

@@ -177,6 +177,11 @@ class SaveCoordinatorTest {
         return EntryInfo.newBuilder().setName(name).setOffset(offset).setLength(length).setCrc32C(name.hashCode()).setReplicated(replicated).build();
     }
 
+    /** A piece of replicated uint8[10] entry {@code name}: bytes [entryOffset, +length) at object offset {@code offset}. */
+    private static EntryInfo piece(String name, long offset, long length, long entryOffset) {
+        return entry(name, offset, length, true).toBuilder().setEntryOffset(entryOffset).setDtype("uint8").addShape(10).build();
+    }
+
     private PendingSave.Ack reportDefault(String saveId, int worker, long step) {
         return machine.shardReport(worker, sessions[worker], report(saveId, worker, step, 100, entry("w", 0, 100, false)));
     }
@@ -209,7 +214,7 @@ class SaveCoordinatorTest {
             assertThat(outbox.releases(w)).singleElement().satisfies(r -> {
                 assertThat(r.getSaveId()).isEqualTo(saveId);
                 assertThat(r.getStep()).isEqualTo(100);
-                assertThat(r.getReplicatedWriter()).isEqualTo(0);
+                assertThat(r.getReplicatedWriter()).as("deprecated, unset: every worker writes its own range").isZero();
             });
         }
 
@@ -557,19 +562,32 @@ class SaveCoordinatorTest {
     }
 
     @Test
-    void aReplicatedEntryFromANonWriterIsAnInvalidShard() throws Exception {
+    void replicatedPiecesOfEveryWorkerGoIntoTheManifest() throws Exception {
         startAndJoinAll();
         String saveId = prepareAll(100);
-        assertThat(outbox.releases(1).get(0).getReplicatedWriter()).isEqualTo(0);
 
-        var result = machine.shardReport(1, sessions[1], report(saveId, 1, 100, 10, entry("opt/step", 0, 10, true)));
+        machine.shardReport(0, sessions[0], report(saveId, 0, 100, 4, piece("opt/m", 0, 4, 0)));
+        machine.shardReport(1, sessions[1], report(saveId, 1, 100, 3, piece("opt/m", 0, 3, 4)));
+        machine.shardReport(2, sessions[2], report(saveId, 2, 100, 3, piece("opt/m", 0, 3, 7)));
 
-        assertThat(result).isEqualTo(PendingSave.Ack.DISCARDED);
+        assertThat(outbox.aborts(0)).isEmpty();
+        assertThat(outbox.commits).singleElement().satisfies(m -> assertThat(m.entries())
+                .extracting(Manifest.EntryRef::worker, Manifest.EntryRef::entryOffset, Manifest.EntryRef::length)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple(0, 0L, 4L), org.assertj.core.groups.Tuple.tuple(1, 4L, 3L),
+                        org.assertj.core.groups.Tuple.tuple(2, 7L, 3L)));
+    }
+
+    @Test
+    void anEntryOffsetOnAShardedEntryIsAnInvalidShard() throws Exception {
+        startAndJoinAll();
+        String saveId = prepareAll(100);
+
+        machine.shardReport(1, sessions[1], report(saveId, 1, 100, 10, entry("w", 0, 10, false).toBuilder().setEntryOffset(5).build()));
+
         assertThat(outbox.aborts(2)).singleElement().satisfies(a -> {
             assertThat(a.getReason()).isEqualTo(AbortReason.INVALID_SHARD);
-            assertThat(a.getMessage()).contains("replicated entry 'opt/step' from worker 1").contains("worker 0 writes them");
+            assertThat(a.getMessage()).contains("entry_offset 5 but is not replicated");
         });
-        assertThat(outbox.deleted).containsExactly(saveId);
     }
 
     @Test
@@ -583,17 +601,6 @@ class SaveCoordinatorTest {
             assertThat(a.getReason()).isEqualTo(AbortReason.INVALID_SHARD);
             assertThat(a.getMessage()).contains("'../escape'");
         });
-    }
-
-    @Test
-    void theReplicatedWriterIsTheWorkerWithTheLeastBytesWritten() throws Exception {
-        startAndJoinAll();
-        saveAndCommit(100, 1000, 500, 800);
-        saveAndCommit(200, 1, 1000, 1);   // totals 1001, 1500, 801
-
-        assertThat(outbox.releases(0)).extracting(Release::getReplicatedWriter).containsExactly(0, 1);
-        prepareAll(300);
-        assertThat(outbox.releases(0)).extracting(Release::getReplicatedWriter).containsExactly(0, 1, 2);
     }
 
     // ------------------------------------------------------------------ commit outcomes

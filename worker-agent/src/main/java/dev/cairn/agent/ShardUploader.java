@@ -79,9 +79,8 @@ final class ShardUploader {
         config.hooks().onPhase(AgentHooks.Phase.UPLOAD_STARTED, ps.step);
         long start = System.nanoTime();
         String key = Layout.shardKey(release.getSaveId(), config.workerIndex());
-        boolean writesReplicated = release.getReplicatedWriter() == config.workerIndex();
         try {
-            ShardWriter sw = new ShardWriter(shard, store, key, writesReplicated, config.hooks());
+            ShardWriter sw = new ShardWriter(shard, store, key, config.workerIndex(), config.worldSize(), config.hooks());
             if (!sw.run(ps)) {
                 return;
             }

@@ -6,14 +6,17 @@ import dev.cairn.storage.ObjectWriter;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.zip.CRC32C;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Streams one staged shard's chunks into one object (upload thread), skipping the replicated entries
- * this worker does not write, computing each entry's CRC32C on the way; the object's CRC32C is
+ * Streams one staged shard's chunks into one object (upload thread), keeping of the replicated
+ * entries only this worker's byte ranges ({@link ReplicatedSplit}), computing each entry's (or
+ * replicated piece's) CRC32C on the way; the object's CRC32C is
  * derived from the entries' (every byte is checksummed once). The object is created at the first
  * byte written: a shard with nothing to write leaves no object.
  */
@@ -23,7 +26,9 @@ final class ShardWriter {
     private final StagedShard shard;
     private final ShardUploader.StoreSupplier store;
     private final String key;
-    private final boolean writesReplicated;
+    private final int worker;
+    private final int worldSize;
+    private ReplicatedSplit split;
     private final AgentHooks hooks;
     private final CRC32C entryCrc = new CRC32C();
     private final List<EntryInfo> infos = new ArrayList<>();
@@ -35,13 +40,17 @@ final class ShardWriter {
     private long remaining;
     private long entryStart;
     private boolean include;
+    private long position; // bytes of the current entry consumed so far
+    private long keepFrom; // of the current entry, this worker stores [keepFrom, keepTo)
+    private long keepTo;
     private boolean halfwaySignalled;
 
-    ShardWriter(StagedShard shard, ShardUploader.StoreSupplier store, String key, boolean writesReplicated, AgentHooks hooks) {
+    ShardWriter(StagedShard shard, ShardUploader.StoreSupplier store, String key, int worker, int worldSize, AgentHooks hooks) {
         this.shard = shard;
         this.store = store;
         this.key = key;
-        this.writesReplicated = writesReplicated;
+        this.worker = worker;
+        this.worldSize = worldSize;
         this.hooks = hooks;
     }
 
@@ -107,27 +116,67 @@ final class ShardWriter {
                 next();
             }
             int n = (int) Math.min(remaining, chunk.length() - p);
-            if (include) {
+            // the part of [position, position + n) this worker keeps
+            long from = Math.max(position, keepFrom);
+            long to = Math.min(position + n, keepTo);
+            if (include && from < to) {
                 if (out == null) {
                     out = store.get().create(key);
                 }
-                entryCrc.update(data.limit(p + n).position(p));
-                out.write(data.limit(p + n).position(p));
-                objectBytes += n;
+                int start = p + (int) (from - position);
+                int end = p + (int) (to - position);
+                entryCrc.update(data.limit(end).position(start));
+                out.write(data.limit(end).position(start));
+                objectBytes += end - start;
             }
             p += n;
+            position += n;
             remaining -= n;
         }
     }
 
-    private void next() {
+    private void next() throws IOException {
         finish();
         index++;
         StagedShard.StagedEntry e = shard.entry(index);
         remaining = e.length();
-        include = !e.replicated() || writesReplicated;
+        position = 0;
+        keepFrom = 0;
+        keepTo = e.length();
+        include = true;
+        if (e.replicated()) {
+            ReplicatedSplit.Piece piece = split().piece(e.name());
+            include = piece.holds();
+            keepFrom = piece.from();
+            keepTo = piece.to();
+        }
         entryStart = objectBytes;
         entryCrc.reset();
+    }
+
+    /**
+     * The partition of the replicated entries, from the whole snapshot's list of them: known once
+     * the snapshot is sealed. A snapshot larger than the staging budget streams before it is sealed;
+     * if its first replicated byte comes before the seal, the save fails (the partition cannot be
+     * known yet, and waiting for the seal could hold the chunk the trainer waits for).
+     */
+    private ReplicatedSplit split() throws IOException {
+        if (split == null) {
+            if (!shard.isSealed()) {
+                throw new IOException("worker " + worker + ": the replicated entries are split across workers from the sealed snapshot's "
+                        + "list of them, but this snapshot outgrew the staging budget and streams before it is sealed; "
+                        + "raise the staging budget above the snapshot's size");
+            }
+            Map<String, Long> lengths = new LinkedHashMap<>();
+            for (int i = 0; i < shard.entryCount(); i++) {
+                StagedShard.StagedEntry e = shard.entry(i);
+                if (e.replicated()) {
+                    lengths.put(e.name(), e.length());
+                }
+            }
+            split = new ReplicatedSplit(lengths, worker, worldSize);
+        }
+        return split;
     }
 
     private void finish() {
@@ -138,10 +187,12 @@ final class ShardWriter {
         StagedShard.StagedEntry e = shard.entry(index);
         if (include) {
             int crc = (int) entryCrc.getValue();
-            objectCrc = Crc32cCombine.combine(objectCrc, crc, e.length());
+            long length = keepTo - keepFrom;
+            objectCrc = Crc32cCombine.combine(objectCrc, crc, length);
             Manifest.Tensor t = e.tensor();
-            EntryInfo.Builder info = EntryInfo.newBuilder().setName(e.name()).setOffset(entryStart).setLength(e.length())
-                    .setCrc32C(crc).setReplicated(e.replicated()).setDtype(t.dtype().numpyName()).addAllShape(t.shape());
+            EntryInfo.Builder info = EntryInfo.newBuilder().setName(e.name()).setOffset(entryStart).setLength(length)
+                    .setCrc32C(crc).setReplicated(e.replicated()).setEntryOffset(keepFrom)
+                    .setDtype(t.dtype().numpyName()).addAllShape(t.shape());
             if (t.globalShape() != null) {
                 info.addAllGlobalShape(t.globalShape()).addAllGlobalOffsets(t.globalOffsets());
             }

@@ -251,6 +251,7 @@ final class StagedShard implements Snapshot {
 
     /** The trainer is done: queue the last partial chunk and the end marker. */
     void seal() {
+        entriesComplete = true; // before the last chunk is queued: the uploader may read it at once
         flush();
         filled.add(END);
         synchronized (this) {
@@ -296,6 +297,13 @@ final class StagedShard implements Snapshot {
     synchronized StagedEntry entry(int index) {
         return entries.get(index);
     }
+
+    /** Whether the trainer is done: no entry is added any more. */
+    boolean isSealed() {
+        return entriesComplete;
+    }
+
+    private volatile boolean entriesComplete;
 
     synchronized int entryCount() {
         return entries.size();

@@ -295,21 +295,65 @@ public final class CheckpointCatalog {
      * end and throws {@link CorruptObjectException} naming the object if it does not match.
      */
     public InputStream openEntry(Manifest manifest, Manifest.EntryRef entry) throws IOException {
+        List<Manifest.EntryRef> pieces = manifest.pieces(entry);
+        if (pieces.size() == 1) {
+            return openPiece(manifest, pieces.get(0));
+        }
+        // a replicated entry split across workers: one ranged, CRC-checked read per piece, opened in turn
+        java.util.Iterator<Manifest.EntryRef> it = pieces.iterator();
+        return new java.io.SequenceInputStream(new java.util.Enumeration<InputStream>() {
+            @Override
+            public boolean hasMoreElements() {
+                return it.hasNext();
+            }
+
+            @Override
+            public InputStream nextElement() {
+                try {
+                    return openPiece(manifest, it.next());
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        }) {
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                try {
+                    return super.read(b, off, len);
+                } catch (java.io.UncheckedIOException e) {
+                    throw e.getCause();
+                }
+            }
+
+            @Override
+            public int read() throws IOException {
+                try {
+                    return super.read();
+                } catch (java.io.UncheckedIOException e) {
+                    throw e.getCause();
+                }
+            }
+        };
+    }
+
+    private InputStream openPiece(Manifest manifest, Manifest.EntryRef entry) throws IOException {
         Manifest.ShardRef shard = manifest.shard(entry.worker());
         if (entry.length() == 0) {
             return InputStream.nullInputStream();
         }
-        String what = "entry '" + entry.name() + "' of worker " + entry.worker() + " in " + store.uri().resolve(shard.objectKey());
+        String what = "entry '" + entry.name() + "' " + (entry.replicated() ? "(piece at " + entry.entryOffset() + ") " : "")
+                + "of worker " + entry.worker() + " in " + store.uri().resolve(shard.objectKey());
         return new CheckedEntryStream(store.read(shard.objectKey(), entry.offset(), entry.length()), entry.crc32c(), entry.length(), what);
     }
 
-    /** Reads one entry whole (checked). */
+    /** Reads one entry whole (checked; a replicated entry reassembled from its pieces). */
     public byte[] readEntry(Manifest manifest, Manifest.EntryRef entry) throws IOException {
-        if (entry.length() > Integer.MAX_VALUE - 16) {
+        long length = manifest.logicalLength(entry);
+        if (length > Integer.MAX_VALUE - 16) {
             throw new StorageException("entry '" + entry.name() + "' is too large for one array; use openEntry");
         }
         try (InputStream in = openEntry(manifest, entry)) {
-            return in.readNBytes((int) entry.length());
+            return in.readNBytes((int) length);
         }
     }
 

@@ -52,15 +52,23 @@ public record Manifest(
 
     /**
      * One entry: {@code length} bytes at {@code offset} of worker {@code worker}'s shard object.
-     * A replicated entry is the same on every worker and stored once, in the shard of the worker
-     * that wrote it.
+     * A replicated entry is the same on every worker and stored once, split into pieces across the
+     * workers: each piece is one EntryRef holding bytes {@code [entryOffset, entryOffset + length)}
+     * of the logical entry, whose type {@code tensor} (and so whose total length) every piece
+     * repeats. A sharded entry is one piece with {@code entryOffset} 0.
      */
-    public record EntryRef(String name, int worker, long offset, long length, int crc32c, boolean replicated, Tensor tensor) {
+    public record EntryRef(String name, int worker, long offset, long length, int crc32c, boolean replicated, Tensor tensor,
+            long entryOffset) {
         /** {@code tensor} null is an untyped entry: {@link Tensor#bytes}{@code (length)}. */
         public EntryRef {
             if (tensor == null) {
                 tensor = Tensor.bytes(Math.max(0, length));
             }
+        }
+
+        /** A whole entry (piece at entry offset 0). */
+        public EntryRef(String name, int worker, long offset, long length, int crc32c, boolean replicated, Tensor tensor) {
+            this(name, worker, offset, length, crc32c, replicated, tensor, 0);
         }
 
         /** An untyped entry ({@link DType#BYTES}, shape {@code [length]}), as every entry of format version 1. */
@@ -164,10 +172,34 @@ public record Manifest(
     }
 
     /**
-     * What worker {@code worker} restores: its own sharded entries and every replicated entry.
+     * What worker {@code worker} restores: its own sharded entries and every replicated entry, the
+     * latter once each (its first piece; {@link #pieces} has them all).
      */
     public List<EntryRef> entriesFor(int worker) {
-        return entries.stream().filter(e -> e.replicated() || e.worker() == worker).toList();
+        return logicalEntries().stream().filter(e -> e.replicated() || e.worker() == worker).toList();
+    }
+
+    /** Every entry once: each sharded entry, and each replicated entry by its first piece. */
+    public List<EntryRef> logicalEntries() {
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        return entries.stream().filter(e -> !e.replicated() || e.entryOffset() == 0 && seen.add(e.name())).toList();
+    }
+
+    /**
+     * The pieces that hold {@code entry}'s bytes, in entry-offset order: the entry itself when it is
+     * sharded, every replicated piece of its name otherwise (they tile the entry in a valid manifest).
+     */
+    public List<EntryRef> pieces(EntryRef entry) {
+        if (!entry.replicated()) {
+            return List.of(entry);
+        }
+        return entries.stream().filter(e -> e.replicated() && e.name().equals(entry.name()))
+                .sorted(java.util.Comparator.comparingLong(EntryRef::entryOffset)).toList();
+    }
+
+    /** The logical length of {@code entry}: the sum of its pieces' lengths. */
+    public long logicalLength(EntryRef entry) {
+        return pieces(entry).stream().mapToLong(EntryRef::length).sum();
     }
 
     /** The entry {@code name} as worker {@code worker} sees it: its own, or the replicated one. */
@@ -180,7 +212,7 @@ public record Manifest(
             if (!e.replicated() && e.worker() == worker) {
                 return Optional.of(e);
             }
-            if (e.replicated()) {
+            if (e.replicated() && (replicated == null || e.entryOffset() < replicated.entryOffset())) {
                 replicated = e;
             }
         }

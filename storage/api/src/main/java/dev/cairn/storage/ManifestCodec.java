@@ -72,6 +72,9 @@ public final class ManifestCodec {
                 n.put("replicated", true);
             }
             if (m.formatVersion() >= 2) {
+                if (e.replicated() || e.entryOffset() != 0) {
+                    n.put("entryOffset", e.entryOffset());
+                }
                 putTensor(n, e.tensor());
             }
         }
@@ -201,7 +204,8 @@ public final class ManifestCodec {
                     longValue(n, "length"),
                     crc(n),
                     n.path("replicated").asBoolean(false),
-                    tensor(n, version)));
+                    tensor(n, version),
+                    n.has("entryOffset") ? longValue(n, "entryOffset") : 0));
         }
         Map<String, Object> metadata = new LinkedHashMap<>();
         JsonNode meta = root.path("metadata");
@@ -254,7 +258,8 @@ public final class ManifestCodec {
      * for (save id, worker), or none when it has no bytes; entries with non-negative offsets and
      * lengths lying inside their shard (no 64-bit overflow); entry names that restore as files
      * ({@link EntryNames#check}), none used twice and none both a file and a directory; a type and
-     * shape that fit the entry's length ({@link Manifest.Tensor#check}).
+     * shape that fit the entry's length ({@link Manifest.Tensor#check}); the pieces of every
+     * replicated entry tiling it exactly once with one type ({@link ReplicatedPieces}).
      */
     private static Manifest validate(Manifest m, String source) {
         if (m.step() < 0) {
@@ -305,11 +310,21 @@ public final class ManifestCodec {
                 throw new IllegalArgumentException("entry '" + e.name() + "' [" + e.offset() + ", +" + e.length()
                         + ") lies outside the shard of worker " + e.worker() + " (" + s.length() + " bytes)");
             }
+            if (e.replicated()) {
+                continue; // its pieces are checked together below
+            }
+            if (e.entryOffset() != 0) {
+                throw new IllegalArgumentException("entry '" + e.name() + "' of worker " + e.worker() + " is not replicated but has entryOffset "
+                        + e.entryOffset());
+            }
             try {
                 e.tensor().check(e.length());
             } catch (IllegalArgumentException ex) {
                 throw new IllegalArgumentException("entry '" + e.name() + "' of worker " + e.worker() + ": " + ex.getMessage());
             }
+        }
+        ReplicatedPieces.check(m);
+        for (Manifest.EntryRef e : m.logicalEntries()) {
             String path = EntryNames.restorePath(e);
             if (!files.add(path)) {
                 throw new IllegalArgumentException("entry '" + e.name() + "' appears twice for worker " + e.worker());

@@ -54,7 +54,7 @@ final class RestoreOps {
         ArrayNode entries = out.putArray("entries");
         for (Manifest.EntryRef e : c.manifest().entriesFor(agent.workerIndex())) {
             Manifest.Tensor t = e.tensor();
-            ObjectNode entry = entries.addObject().put("name", e.name()).put("dtype", t.dtype().numpyName()).put("length", e.length())
+            ObjectNode entry = entries.addObject().put("name", e.name()).put("dtype", t.dtype().numpyName()).put("length", c.manifest().logicalLength(e))
                     .put("replicated", e.replicated());
             entry.set("shape", Json.array(t.shape()));
             if (t.globalShape() != null) {
@@ -72,13 +72,15 @@ final class RestoreOps {
             throw RequestException.badRequest("'names' must be a list");
         }
         List<Manifest.EntryRef> refs = new ArrayList<>();
+        List<Long> lengths = new ArrayList<>(); // logical: a replicated entry is the sum of its pieces
         long total = 0;
         for (JsonNode n : names) {
             String name = n.asText();
             Manifest.EntryRef ref = c.manifest().entry(agent.workerIndex(), name).orElseThrow(() -> new RequestException(
                     "NotFound", "checkpoint of step " + c.step() + " has no entry '" + name + "' for worker " + agent.workerIndex()));
             refs.add(ref);
-            total += align(ref.length());
+            lengths.add(c.manifest().logicalLength(ref));
+            total += align(lengths.get(lengths.size() - 1));
         }
         freeRegion();
         long base = staging.allocate(total, busyTimeout.toMillis());
@@ -90,8 +92,10 @@ final class RestoreOps {
         ArrayNode placed = out.putArray("entries");
         long at = base;
         byte[] buffer = new byte[1 << 20];
-        for (Manifest.EntryRef ref : refs) {
-            ByteBuffer dst = staging.slice(at, ref.length());
+        for (int i = 0; i < refs.size(); i++) {
+            Manifest.EntryRef ref = refs.get(i);
+            long length = lengths.get(i);
+            ByteBuffer dst = staging.slice(at, length);
             try (InputStream in = c.open(ref.name())) {
                 int n;
                 while ((n = in.read(buffer)) > 0) {
@@ -101,8 +105,8 @@ final class RestoreOps {
                     dst.put(buffer, 0, n);
                 }
             }
-            placed.addObject().put("name", ref.name()).put("offset", at).put("length", ref.length());
-            at += align(ref.length());
+            placed.addObject().put("name", ref.name()).put("offset", at).put("length", length);
+            at += align(length);
         }
         return out;
     }
