@@ -113,17 +113,33 @@ public final class CairnAgent implements AutoCloseable {
     private static CairnAgent join(CairnAgent agent) throws AgentException {
         AgentConfig config = agent.config;
         try {
-            CompletableFuture<?> welcome = agent.session.open();
-            long timeout = config.connectTimeout().toMillis();
-            long patience = Math.min(timeout, JOIN_PATIENCE_MILLIS);
-            try {
-                welcome.get(patience, TimeUnit.MILLISECONDS);
-            } catch (TimeoutException notYet) {
-                LOG.info("worker {}: waiting for coordinator {} (not reachable yet), up to {} s", config.workerIndex(),
-                        config.coordinator(), config.connectTimeout().toSeconds());
-                welcome.get(timeout - patience, TimeUnit.MILLISECONDS);
+            long deadline = System.nanoTime() + config.connectTimeout().toNanos();
+            long start = System.nanoTime();
+            long backoff = 100;
+            boolean told = false;
+            while (true) {
+                CompletableFuture<?> welcome = agent.session.open();
+                try {
+                    welcome.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    return agent;
+                } catch (ExecutionException e) {
+                    // a coordinator that is not listening yet (connection refused) is waited for up to the
+                    // connect timeout; anything else (a TLS or plaintext mismatch, a refused join) fails at once
+                    if (!refusedConnection(e.getCause())) {
+                        throw e;
+                    }
+                    if (System.nanoTime() >= deadline) {
+                        throw new TimeoutException("connection refused until the connect timeout");
+                    }
+                }
+                if (!told && System.nanoTime() - start >= JOIN_PATIENCE_MILLIS * 1_000_000L) {
+                    told = true;
+                    LOG.info("worker {}: waiting for coordinator {} (not reachable yet), up to {} s", config.workerIndex(),
+                            config.coordinator(), config.connectTimeout().toSeconds());
+                }
+                Thread.sleep(Math.max(1, Math.min(backoff, (deadline - System.nanoTime()) / 1_000_000L)));
+                backoff = Math.min(1_000, backoff * 2);
             }
-            return agent;
         } catch (ExecutionException e) {
             agent.abandon();
             Status status = Status.fromThrowable(e.getCause());
@@ -150,6 +166,15 @@ public final class CairnAgent implements AutoCloseable {
             agent.abandon();
             throw new AgentException("interrupted while joining " + config.coordinator(), false, e);
         }
+    }
+
+    private static boolean refusedConnection(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof java.net.ConnectException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     // ------------------------------------------------------------------ restore and policy

@@ -77,11 +77,6 @@ final class CoordinatorSession {
         // the token as call metadata (every call carries it), and in the join for coordinators that read it there
         WorkerSessionServiceGrpc.WorkerSessionServiceStub stub = WorkerSessionServiceGrpc.newStub(channel)
                 .withInterceptors(BearerToken.clientInterceptor(config.token()));
-        if (welcome == null) {
-            // the first join waits for a coordinator that is not up yet (CairnAgent#connect bounds the wait
-            // by the connect timeout) instead of failing at once with UNAVAILABLE
-            stub = stub.withWaitForReady();
-        }
         StreamObserver<AgentMessage> stream = stub.session(new Inbound(future));
         synchronized (sendLock) {
             out = stream;
