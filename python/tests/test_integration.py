@@ -68,7 +68,7 @@ def test_mirrored_save_by_two_workers_restores_on_both(coordinator, tmp_path):
     assert results == [1, 1]
     # written once, split by bytes across both workers (docs/architecture.md)
     total = state["w"].nbytes + state["b"].nbytes
-    shards = sorted((tmp_path / "store").glob("data/*/shard-*.bin"))
+    shards = sorted((tmp_path / "store-py-run").glob("data/*/shard-*.bin"))  # real_cluster.coordinator's root
     assert len(shards) == world
     assert sum(p.stat().st_size for p in shards) == total
     assert max(p.stat().st_size for p in shards) <= -(-total // world)
