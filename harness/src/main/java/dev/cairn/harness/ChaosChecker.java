@@ -1,5 +1,6 @@
 package dev.cairn.harness;
 
+import dev.cairn.coordinator.CoordinatorLease;
 import dev.cairn.coordinator.CheckpointCleaner;
 import dev.cairn.coordinator.RetentionPolicy;
 import dev.cairn.storage.CheckpointCatalog;
@@ -126,11 +127,12 @@ final class ChaosChecker {
         return ids;
     }
 
-    /** Every key (temp files included) that is neither a manifest, the LATEST hint, nor part of a committed save. */
+    /** Every key (temp files included) that is neither a manifest, the LATEST hint, a lease record, nor part of a committed save. */
     static List<String> orphans(List<String> keys, Set<String> committed) {
         List<String> orphans = new ArrayList<>();
         for (String key : keys) {
-            if (key.equals(Layout.LATEST) || Layout.stepOfManifestKey(key).isPresent()) {
+            // the coordinators' lease records (fencing) are not checkpoint data: the lease code owns them
+            if (key.equals(Layout.LATEST) || Layout.stepOfManifestKey(key).isPresent() || key.startsWith(CoordinatorLease.PREFIX)) {
                 continue;
             }
             Optional<String> saveId = Layout.saveIdOfDataKey(key);
