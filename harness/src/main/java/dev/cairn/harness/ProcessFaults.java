@@ -126,9 +126,10 @@ final class ProcessFaults {
         // recovery: a cluster manager restarts the coordinator on the same address; the agents reconnect
         cluster.startCoordinator(null);
         round.coordinatorMark = 0;
-        if (round.fault == ChaosFault.COORDINATOR_KILL_BEFORE_MANIFEST && !"-".equals(saveId) && catalog.attemptIds().contains(saveId)) {
-            round.violation("the restarted coordinator did not sweep the orphaned attempt " + saveId);
-        }
+        // The restart takes the root over with --force while the killed coordinator's lease is still live, so by
+        // the fencing rule (docs/operations.md) it does not sweep that epoch's newest attempt at start: the killed
+        // coordinator might only be paused. The attempt is swept by the campaign's GC, which checks that nothing
+        // outside a committed checkpoint remains.
         try {
             ClusterProcess.Event next = cluster.awaitCommitAfter(round, f);
             long firstAfter = cluster.coordinator().events().stream().filter(ev -> ev.kind().equals("save")).findFirst()
