@@ -31,25 +31,8 @@ class CliTest {
         CheckpointFixture.create(pristine, 2, 10, 20, 30);
     }
 
-    record Result(int exit, String out, String err) {}
-
-    private static Result cairn(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            exit = Main.execute(args);
-        } finally {
-            System.out.flush();
-            System.err.flush();
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-        return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    private static CliRun.Result cairn(String... args) {
+        return CliRun.cairn(args);
     }
 
     /** A copy of the pristine checkpoints this test may damage. */
@@ -98,7 +81,7 @@ class CliTest {
         flipByte(manifest, text.indexOf("\"run-1\"") + 2);
     }
 
-    private static void assertBadInput(Result r, String... mentions) {
+    private static void assertBadInput(CliRun.Result r, String... mentions) {
         assertThat(r.exit()).as("exit code; stderr: %s", r.err()).isEqualTo(2);
         assertThat(r.err().strip().lines()).as("stderr: %s", r.err()).singleElement().satisfies(line -> {
             assertThat(line).startsWith("cairn: error: ");
@@ -185,11 +168,11 @@ class CliTest {
         Files.writeString(root.resolve(Layout.LATEST), "-5");
         Path to = tmp.resolve("restored");
 
-        Result show = cairn("show", "--storage", root.toString());
-        Result verify = cairn("verify", "--storage", root.toString());
-        Result restore = cairn("restore", "--storage", root.toString(), "--to", to.toString());
+        CliRun.Result show = cairn("show", "--storage", root.toString());
+        CliRun.Result verify = cairn("verify", "--storage", root.toString());
+        CliRun.Result restore = cairn("restore", "--storage", root.toString(), "--to", to.toString());
 
-        for (Result r : java.util.List.of(show, verify, restore)) {
+        for (CliRun.Result r : java.util.List.of(show, verify, restore)) {
             assertThat(r.exit()).as(r.err()).isZero();
             assertThat(r.err().lines().filter(l -> l.startsWith("cairn: warning: "))).singleElement().satisfies(line -> assertThat(line)
                     .startsWith("cairn: warning: skipped a newer checkpoint: ").contains(Layout.manifestKey(30)).contains("checksum"));
@@ -228,7 +211,7 @@ class CliTest {
 
     @Test
     void verifyPassesAGoodCheckpoint() {
-        Result r = cairn("verify", "--storage", pristine.toString());
+        CliRun.Result r = cairn("verify", "--storage", pristine.toString());
 
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).startsWith("ok: step 30").contains("2 objects");
@@ -258,8 +241,8 @@ class CliTest {
             addEntry(root, 30, bad[0], 0, Long.parseLong(bad[1]), Long.parseLong(bad[2]));
             Path to = tmp.resolve("restored-" + bad[0].length());
 
-            Result verify = cairn("verify", "--storage", root.toString(), "--step", "30");
-            Result restore = cairn("restore", "--storage", root.toString(), "--step", "30", "--to", to.toString());
+            CliRun.Result verify = cairn("verify", "--storage", root.toString(), "--step", "30");
+            CliRun.Result restore = cairn("restore", "--storage", root.toString(), "--step", "30", "--to", to.toString());
 
             assertBadInput(verify, Layout.manifestKey(30), bad[0]);
             assertBadInput(restore, Layout.manifestKey(30), bad[0]);
@@ -277,7 +260,7 @@ class CliTest {
         }
         flipByte(shard, 100);
 
-        Result r = cairn("verify", "--storage", root.toString());
+        CliRun.Result r = cairn("verify", "--storage", root.toString());
 
         assertThat(r.exit()).isEqualTo(1);
         String key = root.relativize(shard).toString();
@@ -298,8 +281,8 @@ class CliTest {
         Path absent = tmp.resolve("absent");
         Path empty = Files.createDirectories(tmp.resolve("empty"));
 
-        Result r = cairn("restore", "--storage", root.toString(), "--to", absent.toString());
-        Result r2 = cairn("restore", "--storage", root.toString(), "--to", empty.toString());
+        CliRun.Result r = cairn("restore", "--storage", root.toString(), "--to", absent.toString());
+        CliRun.Result r2 = cairn("restore", "--storage", root.toString(), "--to", empty.toString());
 
         assertThat(r.exit()).isEqualTo(1);
         assertThat(r.err()).contains("fails its checksum").contains(root.relativize(shard).toString()).doesNotContain("\tat ");
@@ -316,7 +299,7 @@ class CliTest {
 
     @Test
     void listJsonPrintsOneTypedObjectPerCheckpoint() throws IOException {
-        Result r = cairn("list", "--storage", pristine.toString(), "--json");
+        CliRun.Result r = cairn("list", "--storage", pristine.toString(), "--json");
 
         assertThat(r.exit()).as(r.err()).isZero();
         JsonNode array = new ObjectMapper().readTree(r.out());
@@ -342,7 +325,7 @@ class CliTest {
     void restoreWritesEveryEntryAsSaved() throws IOException {
         Path to = tmp.resolve("restored");
 
-        Result r = cairn("restore", "--storage", pristine.toString(), "--to", to.toString());
+        CliRun.Result r = cairn("restore", "--storage", pristine.toString(), "--to", to.toString());
 
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("restored step 30");
@@ -366,7 +349,7 @@ class CliTest {
         Files.createDirectories(root.resolve("data/" + orphan));
         Files.write(root.resolve(Layout.shardKey(orphan, 0)), new byte[] {1, 2, 3});
 
-        Result r = cairn("gc", "--storage", root.toString(), "--keep-last", "1", "--min-age-minutes", "0");
+        CliRun.Result r = cairn("gc", "--storage", root.toString(), "--keep-last", "1", "--min-age-minutes", "0");
 
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("deleted checkpoint step 10").contains("deleted checkpoint step 20")

@@ -38,28 +38,13 @@ class CliTlsTest {
         coordinator.close();
     }
 
-    record Result(int exit, String out, String err) {}
-
-    private static Result cairn(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            exit = Main.execute(args);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-        return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    private static CliRun.Result cairn(String... args) {
+        return CliRun.cairn(args);
     }
 
     @Test
     void statusAndTriggerOverMutualTls() {
-        Result r = cairn("status", "--coordinator", address, "--token", "s3cret",
+        CliRun.Result r = cairn("status", "--coordinator", address, "--token", "s3cret",
                 "--tls-ca", certs.caCert.toString(), "--tls-cert", certs.clientCert.toString(), "--tls-key", certs.clientKey.toString());
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("run run-1, world size 1");
@@ -78,12 +63,12 @@ class CliTlsTest {
             {"status", "--coordinator", address, "--token", "s3cret", "--tls-ca", certs.otherCaCert.toString(),
                 "--tls-cert", certs.clientCert.toString(), "--tls-key", certs.clientKey.toString()},          // wrong CA
         }) {
-            Result r = cairn(args);
+            CliRun.Result r = cairn(args);
             assertThat(r.exit()).isEqualTo(2);
             assertThat(r.err()).startsWith("cairn: error: coordinator " + address + ": UNAVAILABLE").doesNotContain("\tat ");
             assertThat(r.err().strip().lines()).hasSize(1);
         }
-        Result r = cairn("status", "--coordinator", address, "--token", "wrong",
+        CliRun.Result r = cairn("status", "--coordinator", address, "--token", "wrong",
                 "--tls-ca", certs.caCert.toString(), "--tls-cert", certs.clientCert.toString(), "--tls-key", certs.clientKey.toString());
         assertThat(r.exit()).isEqualTo(2);
         assertThat(r.err()).contains("UNAUTHENTICATED wrong token").doesNotContain("s3cret");
@@ -102,7 +87,7 @@ class CliTlsTest {
             {"status", "--coordinator", address, "--tls-ca", garbage.toString()},
             {"trigger", "--coordinator", address, "--tls-ca", certs.caCert.toString(), "--tls-cert", certs.clientCert.toString(), "--tls-key", missing.toString()},
         }) {
-            Result r = cairn(args);
+            CliRun.Result r = cairn(args);
             assertThat(r.exit()).as(String.join(" ", args)).isEqualTo(2);
             assertThat(r.err()).startsWith("cairn: error: ").containsAnyOf(garbage.toString(), missing.toString()).doesNotContain("\tat ");
             assertThat(r.err().strip().lines()).hasSize(1);

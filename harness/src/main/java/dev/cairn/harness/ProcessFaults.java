@@ -111,8 +111,7 @@ final class ProcessFaults {
         cluster.stopCoordinator();
         cluster.startCoordinator(phase + "@" + f);
         cluster.startRound(round, Map.of());
-        ClusterProcess.Event paused = cluster.coordinator().awaitAfter(round.coordinatorMark, "paused", ev -> true, WAIT);
-        String saveId = paused.get("saveId");
+        cluster.coordinator().awaitAfter(round.coordinatorMark, "paused", ev -> true, WAIT);
         cluster.killCoordinator();
         boolean manifest = catalog.steps().contains(f);
         round.outcome = manifest ? "committed, nobody told" : "no manifest";
