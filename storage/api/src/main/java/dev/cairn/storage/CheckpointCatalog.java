@@ -300,40 +300,7 @@ public final class CheckpointCatalog {
             return openPiece(manifest, pieces.get(0));
         }
         // a replicated entry split across workers: one ranged, CRC-checked read per piece, opened in turn
-        java.util.Iterator<Manifest.EntryRef> it = pieces.iterator();
-        return new java.io.SequenceInputStream(new java.util.Enumeration<InputStream>() {
-            @Override
-            public boolean hasMoreElements() {
-                return it.hasNext();
-            }
-
-            @Override
-            public InputStream nextElement() {
-                try {
-                    return openPiece(manifest, it.next());
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }
-        }) {
-            @Override
-            public int read(byte[] b, int off, int len) throws IOException {
-                try {
-                    return super.read(b, off, len);
-                } catch (java.io.UncheckedIOException e) {
-                    throw e.getCause();
-                }
-            }
-
-            @Override
-            public int read() throws IOException {
-                try {
-                    return super.read();
-                } catch (java.io.UncheckedIOException e) {
-                    throw e.getCause();
-                }
-            }
-        };
+        return new PieceSequenceStream<>(pieces, piece -> openPiece(manifest, piece));
     }
 
     private InputStream openPiece(Manifest manifest, Manifest.EntryRef entry) throws IOException {

@@ -152,4 +152,30 @@ class ReplicatedPiecesTest {
         }).isInstanceOf(CorruptObjectException.class).hasMessageContaining("entry 'opt/m' (piece at 333) of worker 1");
         assertThat(catalog.verify(m)).anySatisfy(p -> assertThat(p).contains("opt/m"));
     }
+
+    @Test
+    void aMissingPieceIsTheStoresOwnErrorWhenReadAndNothingIsOpenedEarly(@TempDir Path dir) throws Exception {
+        // a checkpoint deleted by retention while it is read: the caller sees NoSuchObjectException
+        // (not an unchecked wrapper), and opening or closing the stream opens no piece
+        CheckpointStore store = CheckpointStores.open(dir.toUri().toString());
+        byte[] piece = new byte[5];
+        List<Manifest.ShardRef> shards = new ArrayList<>();
+        List<Manifest.EntryRef> entries = new ArrayList<>();
+        for (int w = 0; w < 2; w++) {
+            shards.add(new Manifest.ShardRef(w, Layout.shardKey(SAVE, w), piece.length, crc(piece)));
+            entries.add(new Manifest.EntryRef("opt/m", w, 0, piece.length, crc(piece), true, T10, w * 5L));
+        }
+        store.write(Layout.shardKey(SAVE, 1), piece);
+        Manifest m = new Manifest(2, "run-1", 100, SAVE, Instant.parse("2024-05-06T07:08:09Z"), 2, shards, entries, Map.of());
+        CheckpointCatalog catalog = new CheckpointCatalog(store);
+
+        InputStream in = catalog.openEntry(m, m.entry(1, "opt/m").orElseThrow());
+        in.close();
+        assertThatThrownBy(() -> {
+            try (InputStream again = catalog.openEntry(m, m.entry(1, "opt/m").orElseThrow())) {
+                again.readAllBytes();
+            }
+        }).isInstanceOf(NoSuchObjectException.class).hasMessageContaining("shard-00000");
+        assertThatThrownBy(() -> catalog.readEntry(m, m.entry(0, "opt/m").orElseThrow())).isInstanceOf(NoSuchObjectException.class);
+    }
 }
