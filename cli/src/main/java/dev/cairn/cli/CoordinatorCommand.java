@@ -1,10 +1,11 @@
 package dev.cairn.cli;
 
 import dev.cairn.testkit.ClusterProcess;
+import dev.cairn.cli.logging.Logging;
 import dev.cairn.coordinator.Coordinator;
 import dev.cairn.coordinator.CoordinatorConfig;
 import dev.cairn.coordinator.CoordinatorLease;
-import dev.cairn.coordinator.CoordinatorHooks;
+import dev.cairn.harness.PauseAtHook;
 import dev.cairn.harness.ShardLosingStore;
 import dev.cairn.storage.StorageUri;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
@@ -18,8 +19,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -135,7 +134,7 @@ final class CoordinatorCommand implements Callable<Integer> {
                 .retention(retention.policy())
                 .token(token != null ? token : System.getenv().getOrDefault("CAIRN_TOKEN", ""))
                 .tls(tlsCert, tlsKey, tlsClientCa)
-                .hooks(hooks())
+                .hooks(PauseAtHook.parse(pauseAt))
                 .storeDecorator(unsafeCommitBeforeDurable ? ShardLosingStore::new : UnaryOperator.identity())
                 .lease(Duration.ofSeconds(leaseSeconds))
                 .forceTakeover(force)
@@ -182,38 +181,6 @@ final class CoordinatorCommand implements Callable<Integer> {
         ClusterProcess.emit("listening", "host", host, "port", coordinator.port(), "run", run, "world", world, "storage", uri);
         stopped.await();
         return deposed.get() ? DEPOSED_EXIT : 0;
-    }
-
-    private CoordinatorHooks hooks() {
-        if (pauseAt == null) {
-            return CoordinatorHooks.NONE;
-        }
-        CoordinatorHooks.Phase pausePhase;
-        long pauseStep;
-        String[] parts = pauseAt.split("@");
-        try {
-            if (parts.length != 2) {
-                throw new IllegalArgumentException();
-            }
-            pausePhase = CoordinatorHooks.Phase.valueOf(parts[0].toUpperCase(Locale.ROOT));
-            pauseStep = Long.parseLong(parts[1]);
-        } catch (IllegalArgumentException e) {
-            throw new UserError("--pause-at must be PHASE@STEP with PHASE one of " + List.of(CoordinatorHooks.Phase.values())
-                    + ", was '" + pauseAt + "'");
-        }
-        return new CoordinatorHooks() {
-            @Override
-            public void onPhase(Phase p, long s, String saveId) {
-                if (p == pausePhase && s == pauseStep) {
-                    ClusterProcess.emit("paused", "phase", p, "step", s, "saveId", saveId.isEmpty() ? "-" : saveId);
-                    try {
-                        new CountDownLatch(1).await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-            }
-        };
     }
 
     /** Fails with a message naming {@code --host}/{@code --port} when the address cannot be bound. */

@@ -1,6 +1,7 @@
 package dev.cairn.cli;
 
 import dev.cairn.agent.AgentException;
+import dev.cairn.cli.logging.Logging;
 import dev.cairn.harness.BenchAgentCommand;
 import dev.cairn.harness.BenchCommand;
 import dev.cairn.harness.ChaosCommand;
@@ -54,7 +55,7 @@ public final class Main implements Runnable {
         Logging.Settings logging;
         try {
             logging = Logging.parse(System.getenv("CAIRN_LOG"), Logging.defaultLevel(args));
-        } catch (UserError e) {
+        } catch (IllegalArgumentException e) {
             System.err.println("cairn: error: " + e.getMessage());
             System.exit(EXIT_BAD_INPUT);
             return;

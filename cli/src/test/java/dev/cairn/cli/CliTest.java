@@ -291,7 +291,7 @@ class CliTest {
         assertThat(empty).isEmptyDirectory();
         // nor anything beside the target: the temporary directory is removed
         try (Stream<Path> beside = Files.list(tmp)) {
-            assertThat(beside.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(RestoreCommand.TEMP_MARK));
+            assertThat(beside.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(dev.cairn.storage.export.DirectoryRestore.TEMP_MARK));
         }
     }
 
@@ -334,7 +334,7 @@ class CliTest {
         }
         assertThat(Files.readAllBytes(to.resolve("replicated/optimizer/state"))).isEqualTo(CheckpointFixture.replicated(30));
         assertThat(to.resolve("manifest.json")).exists();
-        assertThat(snapshot(to)).containsOnlyKeys("", "manifest.json", "worker-0", "worker-0/model", "worker-0/model/w",
+        assertThat(snapshot(to)).containsOnlyKeys("", "manifest.json", "index.json", "worker-0", "worker-0/model", "worker-0/model/w",
                 "worker-1", "worker-1/model", "worker-1/model/w", "replicated", "replicated/optimizer", "replicated/optimizer/state");
 
         Path older = tmp.resolve("older");

@@ -60,7 +60,7 @@ class RestoreInterruptedTest {
 
     private static Optional<Path> tempDirOf(Path target) throws Exception {
         try (Stream<Path> s = Files.list(target.getParent())) {
-            return s.filter(p -> p.getFileName().toString().startsWith("." + target.getFileName() + RestoreCommand.TEMP_MARK)).findFirst();
+            return s.filter(p -> p.getFileName().toString().startsWith("." + target.getFileName() + dev.cairn.storage.export.DirectoryRestore.TEMP_MARK)).findFirst();
         }
     }
 
@@ -101,7 +101,7 @@ class RestoreInterruptedTest {
         assertThat(out.exit()).as(out.err()).isZero();
         assertThat(out.err()).contains("removing " + temp).contains("interrupted restore");
         assertThat(temp).doesNotExist();
-        assertThat(files(target)).isEqualTo(ENTRIES + 1); // and manifest.json
+        assertThat(files(target)).isEqualTo(ENTRIES + 2); // and manifest.json, index.json
         assertThat(target.resolve("manifest.json")).exists();
         assertThat(tempDirOf(target)).isEmpty();
     }

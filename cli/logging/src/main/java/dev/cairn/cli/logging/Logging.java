@@ -1,4 +1,4 @@
-package dev.cairn.cli;
+package dev.cairn.cli.logging;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
@@ -16,21 +16,21 @@ import org.slf4j.LoggerFactory;
  * The cairn command's logs: one line per event on stderr, with an ISO-8601 timestamp (date, time,
  * offset) and the run id, or JSON lines. {@code CAIRN_LOG} is a comma-separated list of a level
  * ({@code error}, {@code warn}, {@code info}, {@code debug}, {@code trace}) and/or {@code json};
- * anything else is an error. Commands that know their run call {@link #setRunId}.
+ * anything else is an error ({@link IllegalArgumentException}). Commands that know their run call {@link #setRunId}.
  */
-final class Logging {
+public final class Logging {
     /** The system property the log lines take the run id from (read at every event). */
-    static final String RUN_PROPERTY = "cairn.run";
+    public static final String RUN_PROPERTY = "cairn.run";
     private static final Set<String> LEVELS = Set.of("error", "warn", "info", "debug", "trace");
-    static final String PATTERN = "%d{yyyy-MM-dd'T'HH:mm:ss.SSSXXX} %-5level [run=%property{" + RUN_PROPERTY + "}] [%thread] %logger{0} - %msg%n";
+    public static final String PATTERN = "%d{yyyy-MM-dd'T'HH:mm:ss.SSSXXX} %-5level [run=%property{" + RUN_PROPERTY + "}] [%thread] %logger{0} - %msg%n";
 
     /** What {@code CAIRN_LOG} asked for. */
-    record Settings(String level, boolean json) {}
+    public record Settings(String level, boolean json) {}
 
     private Logging() {}
 
     /** Parses {@code CAIRN_LOG}; {@code null} or empty means the command's default level, plain lines. */
-    static Settings parse(String value, String defaultLevel) {
+    public static Settings parse(String value, String defaultLevel) {
         String level = null;
         boolean json = false;
         if (value != null && !value.isBlank()) {
@@ -41,7 +41,7 @@ final class Logging {
                 } else if (LEVELS.contains(p) && level == null) {
                     level = p;
                 } else {
-                    throw new UserError("CAIRN_LOG must be a level (error, warn, info, debug, trace), json, or both "
+                    throw new IllegalArgumentException("CAIRN_LOG must be a level (error, warn, info, debug, trace), json, or both "
                             + "separated by a comma (e.g. 'json,debug'), was '" + value + "'");
                 }
             }
@@ -50,7 +50,7 @@ final class Logging {
     }
 
     /** The level a command logs at unless {@code CAIRN_LOG} says otherwise. */
-    static String defaultLevel(String[] args) {
+    public static String defaultLevel(String[] args) {
         String first = args.length > 0 ? args[0] : "";
         return switch (first) {
             case "coordinator", "toy-worker", "agent" -> "info";
@@ -63,7 +63,7 @@ final class Logging {
     private static final Set<String> EMBEDDING = Set.of("demo", "chaos", "bench");
 
     /** Installs the stderr appender; call before anything logs. */
-    static void configure(Settings settings, String[] args) {
+    public static void configure(Settings settings, String[] args) {
         // the fat jar carries only logback; a test class path may also carry slf4j-simple: pick ours, without a warning
         System.setProperty("slf4j.provider", "ch.qos.logback.classic.spi.LogbackServiceProvider");
         System.setProperty("slf4j.internal.verbosity", "WARN"); // no "SLF4J(I): Attempting to load provider" line
@@ -111,7 +111,7 @@ final class Logging {
     }
 
     /** The value of {@code --run-id} (coordinator, toy-worker, agent), if given. */
-    static java.util.Optional<String> runIdOption(String[] args) {
+    public static java.util.Optional<String> runIdOption(String[] args) {
         for (int i = 0; i < args.length; i++) {
             if (args[i].startsWith("--run-id=")) {
                 return java.util.Optional.of(args[i].substring("--run-id=".length()));
@@ -124,7 +124,7 @@ final class Logging {
     }
 
     /** Every later log line names this run. */
-    static void setRunId(String runId) {
+    public static void setRunId(String runId) {
         System.setProperty(RUN_PROPERTY, runId);
     }
 }

@@ -1,4 +1,4 @@
-package dev.cairn.cli;
+package dev.cairn.cli.logging;
 
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.spi.ThrowableProxyUtil;
@@ -13,7 +13,7 @@ import java.time.Instant;
  * {@code run}, {@code thread}, {@code logger}, {@code message} and, when there is one, {@code error}
  * (the exception with its stack trace).
  */
-final class JsonLogLayout extends LayoutBase<ILoggingEvent> {
+public final class JsonLogLayout extends LayoutBase<ILoggingEvent> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override
