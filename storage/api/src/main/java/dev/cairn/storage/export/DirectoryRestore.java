@@ -9,7 +9,6 @@ import dev.cairn.storage.EntryNames;
 import dev.cairn.storage.Manifest;
 import dev.cairn.storage.ManifestCodec;
 import java.io.IOException;
-import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,8 +47,9 @@ public final class DirectoryRestore {
      *
      * @throws IllegalArgumentException when the selection does not fit the checkpoint (a worker
      *     outside its world size)
+     * @throws dev.cairn.storage.ManifestException when pieces of a sharded tensor disagree or overlap
      */
-    public static DirectoryRestore plan(CheckpointCatalog catalog, Manifest manifest, RestoreSelection selection) {
+    public static DirectoryRestore plan(CheckpointCatalog catalog, Manifest manifest, RestoreSelection selection) throws IOException {
         return new DirectoryRestore(manifest, selection, selection.files(catalog, manifest));
     }
 
@@ -141,7 +141,7 @@ public final class DirectoryRestore {
     /** A whole entry as one file at {@code worker-<i>/<name>} or {@code replicated/<name>}. */
     static RestoreFile wholeEntry(CheckpointCatalog catalog, Manifest m, Manifest.EntryRef e) {
         Manifest.Tensor t = e.tensor();
-        ExportTensor tensor = new ExportTensor(e.name(), t.dtype(), t.shape(), () -> Channels.newChannel(catalog.openEntry(m, e)));
+        ExportTensor tensor = new ExportTensor(e.name(), t.dtype(), t.shape(), () -> new StreamChannel(catalog.openEntry(m, e)));
         return new RestoreFile(EntryNames.restorePath(e), e.name(),
                 e.replicated() ? RestoreFile.Kind.REPLICATED : RestoreFile.Kind.OWN, e.replicated() ? null : e.worker(),
                 tensor, t.globalShape(), t.globalOffsets());

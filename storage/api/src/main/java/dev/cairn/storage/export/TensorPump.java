@@ -32,15 +32,16 @@ final class TensorPump {
         long done = 0;
         try (ReadableByteChannel in = tensor.source().open()) {
             while (done < expected) {
+                // one read per slab: a region source hands over one box per read, sized to fit an empty buffer
                 buffer.clear().limit((int) Math.min(buffer.capacity(), expected - done));
-                while (buffer.hasRemaining()) {
-                    if (in.read(buffer) < 0) {
-                        throw new IOException("tensor '" + tensor.name() + "': its source ended after "
-                                + (done + buffer.position()) + " of " + expected + " bytes");
-                    }
+                int n;
+                do {
+                    n = in.read(buffer);
+                } while (n == 0);
+                if (n < 0) {
+                    throw new IOException("tensor '" + tensor.name() + "': its source ended after " + done + " of " + expected + " bytes");
                 }
                 buffer.flip();
-                int n = buffer.remaining();
                 sink.write(buffer);
                 done += n;
                 progress.accept(n);
