@@ -28,6 +28,7 @@ import picocli.CommandLine.Command;
             ShowCommand.class,
             VerifyCommand.class,
             RestoreCommand.class,
+            ExportCommand.class,
             GcCommand.class,
             StatusCommand.class,
             TriggerCommand.class,

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cairn.storage.CheckpointCatalog;
 import dev.cairn.storage.CheckpointStore;
+import dev.cairn.storage.LogicalTensor;
 import dev.cairn.storage.Manifest;
 import dev.cairn.storage.ManifestCodec;
 import java.util.concurrent.Callable;
@@ -47,6 +48,7 @@ final class ShowCommand implements Callable<Integer> {
                         e.tensor().globalOffsets().forEach(entry.putArray("globalOffsets")::add);
                     }
                 }
+                tensors(n.putArray("tensors"), store, m);
                 System.out.println(ListCommand.JSON.writeValueAsString(n));
                 return 0;
             }
@@ -66,6 +68,27 @@ final class ShowCommand implements Callable<Integer> {
                 System.out.printf("  %-40s worker %-4d %12d bytes%s%n", e.name(), e.worker(), e.length(), e.replicated() ? "  (replicated, bytes from " + e.entryOffset() + ")" : "");
             }
             return 0;
+        }
+    }
+
+    /** Each logical tensor: name, dtype, globalShape, kind and its pieces (boxes of a sharded tensor, byte pieces otherwise). */
+    private static void tensors(ArrayNode out, CheckpointStore store, Manifest m) throws java.io.IOException {
+        for (LogicalTensor t : new CheckpointCatalog(store).tensors(m)) {
+            ObjectNode n = out.addObject().put("name", t.name()).put("dtype", t.dtype().numpyName()).put("kind", t.kind().name().toLowerCase(java.util.Locale.ROOT));
+            t.globalShape().forEach(n.putArray("globalShape")::add);
+            ArrayNode pieces = n.putArray("pieces");
+            for (LogicalTensor.Piece p : t.pieces()) {
+                for (Manifest.EntryRef e : m.pieces(p.entry())) {
+                    ObjectNode o = pieces.addObject().put("worker", e.worker());
+                    if (e.replicated()) {
+                        o.put("entryOffset", e.entryOffset());
+                    } else {
+                        p.offsets().forEach(o.putArray("offsets")::add);
+                        p.shape().forEach(o.putArray("shape")::add);
+                    }
+                    o.put("object", m.shard(e.worker()).objectKey()).put("offset", e.offset()).put("length", e.length());
+                }
+            }
         }
     }
 }
