@@ -55,11 +55,11 @@ final class RestoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        selection(); // bad options are refused before storage is opened
+        RestoreSelection selection = selection(); // bad options are refused before storage is opened
         try (CheckpointStore store = storage.open()) {
             CheckpointCatalog catalog = new CheckpointCatalog(store);
             Manifest m = StorageOption.select(catalog, step);
-            DirectoryRestore restore = DirectoryRestore.plan(catalog, m, selection());
+            DirectoryRestore restore = DirectoryRestore.plan(catalog, m, selection);
             Path dir;
             try (Progress progress = Progress.start("restore step " + m.step(), restore.bytes(), quiet)) {
                 dir = restore.writeTo(to, progress::add, p -> System.err.println("cairn: removing " + p + ", left by an interrupted restore"));
