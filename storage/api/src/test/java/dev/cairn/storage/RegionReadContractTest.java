@@ -30,7 +30,7 @@ public abstract class RegionReadContractTest {
 
     @BeforeEach
     void open() throws IOException {
-        store = new CountingStore(openStore());
+        store = CountingStore.of(openStore());
         catalog = new CheckpointCatalog(store);
     }
 
@@ -187,6 +187,9 @@ public abstract class RegionReadContractTest {
         RegionRead wide = check(m, w, l(0, 0), l(100, 10));
         assertThat(wide.rangedReads()).isEqualTo(96);
         assertThat(wide.bytesRead()).isEqualTo(1000 + 4 * 11);
+        if (store instanceof CountingStore.Ranged ranged) {
+            assertThat(ranged.opens.get()).as("one open of the object for all 96 ranges").isEqualTo(2); // narrow, wide
+        }
     }
 
     @Test
