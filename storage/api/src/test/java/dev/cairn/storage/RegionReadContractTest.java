@@ -239,6 +239,19 @@ public abstract class RegionReadContractTest {
     }
 
     @Test
+    void aMissingShardObjectIsNoSuchObject() throws IOException {
+        TensorFixture f = new TensorFixture(store, 2, 12);
+        TensorFixture.Whole w = f.random("w", DType.INT16, 4, 4);
+        f.blocks(w, 0, 2, 2);
+        Manifest m = commit(f, 1);
+        store.delete(m.shard(1).objectKey());
+
+        assertThatThrownBy(() -> catalog.readRegion(m, "w", l(1, 0), l(2, 4), ByteBuffer.allocate(16)))
+                .isInstanceOf(NoSuchObjectException.class).hasMessageContaining(m.shard(1).objectKey());
+        check(m, w, l(0, 0), l(2, 4)); // worker 0's piece still reads
+    }
+
+    @Test
     void badRequestsAreOneLineErrorsNamingTheEntryAndReadNothing() throws IOException {
         TensorFixture f = new TensorFixture(store, 2, 9);
         TensorFixture.Whole w = f.random("model/w", DType.FLOAT32, 6, 4);
