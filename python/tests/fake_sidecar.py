@@ -29,6 +29,7 @@ class FakeSidecar:
         self.requests: List[Dict[str, Any]] = []
         self.hold_waits = False
         self.abort_reason: Optional[str] = None
+        self.refuse_commits: Optional[str] = None  # a BadRequest message for every commit_save
         self.due_steps: set = set()
         self._held: List[Any] = []
         self._staged: Dict[int, Dict[str, Any]] = {}
@@ -118,6 +119,8 @@ class FakeSidecar:
                 return {"ok": False, "error": {"type": "Busy", "message": "staging full"}}
             self._staged[r["step"]] = {"offset": 64}
             return {"ok": True, "offset": 64}
+        if op == "commit_save" and self.refuse_commits is not None:
+            return {"ok": False, "error": {"type": "BadRequest", "message": self.refuse_commits}}
         if op == "commit_save":
             base = self._staged.pop(r["step"])["offset"]
             with open(self.shm_path, "rb") as f:
