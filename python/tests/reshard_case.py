@@ -32,9 +32,7 @@ STAGING_MIB = 1
 ALIGN = 64
 
 
-def tensors(with_torch: bool) -> Dict[str, Tuple[str, Tuple[int, ...]]]:
-    """The scenario's tensors; without torch (which a trainer then need not import), no bfloat16."""
-    return {n: t for n, t in TENSORS.items() if with_torch or t[0] != "bfloat16"}
+SMALL = [n for n in TENSORS if n not in ("model/half", "model/big")]  # NumPy only (no torch import), KiBs
 
 
 def even(n: int, parts: int) -> List[int]:
@@ -198,7 +196,7 @@ def run(spec: Dict[str, Any]) -> Dict[str, Any]:
     import cairn
 
     world, rank = spec["world"], spec["rank"]
-    names = list(tensors(spec["torch"]))
+    names = spec["names"]
     out: Dict[str, Any] = {"rank": rank, "restores": [], "saved": None}
     with cairn.CheckpointManager(spec["address"], run_id=spec["run_id"], rank=rank, world_size=world,
                                  staging_mib=STAGING_MIB, handle_sigterm=False) as mgr:
@@ -215,6 +213,10 @@ def run(spec: Dict[str, Any]) -> Dict[str, Any]:
             else:
                 state = _build(world, rank, _original, names, whole=False)
                 out["saved"] = mgr.save(action["step"], state).result(120)
+    import resource
+
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["cpu_s"] = [round(me.ru_utime + me.ru_stime, 2), round(children.ru_utime + children.ru_stime, 2)]
     return out
 
 

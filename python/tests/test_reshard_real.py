@@ -20,23 +20,27 @@ import pytest
 import real_cluster
 from real_cluster import JAR
 
+pytest.importorskip("numpy")
+import reshard_case  # noqa: E402  (needs NumPy)
+
 pytestmark = pytest.mark.skipif(bool(real_cluster.unavailable()), reason=real_cluster.unavailable() or "available")
 
 CASE = Path(__file__).with_name("reshard_case.py")
 RUN = "reshard"
+ALL = list(reshard_case.TENSORS)
 
 
-def _trainers(tmp_path: Path, address: str, world: int, actions: list, tag: str, torch: bool) -> list:
+def _trainers(tmp_path: Path, address: str, world: int, actions: list, tag: str, names: list) -> list:
     """Runs ``world`` trainer processes (each starts its own sidecar) to the end; their reports.
-    With ``torch``, the state also holds a bfloat16 torch tensor."""
+    Their states hold the tensors ``names`` of reshard_case.TENSORS."""
     pytest.importorskip("numpy")
-    if torch:
+    if "model/half" in names:
         pytest.importorskip("torch")
     env = {**os.environ, "CAIRN_JAR": str(JAR), "OMP_NUM_THREADS": "1",
            "CAIRN_JAVA_OPTS": "-Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"}
     processes = []
     for rank in range(world):
-        spec = {"address": address, "run_id": RUN, "rank": rank, "world": world, "actions": actions, "torch": torch}
+        spec = {"address": address, "run_id": RUN, "rank": rank, "world": world, "actions": actions, "names": names}
         err = open(tmp_path / f"trainer-{tag}-{rank}.log", "w")
         processes.append((subprocess.Popen([sys.executable, str(CASE), json.dumps(spec)], env=env, text=True,
                                            stdout=subprocess.PIPE, stderr=err), err))
@@ -47,7 +51,8 @@ def _trainers(tmp_path: Path, address: str, world: int, actions: list, tag: str,
         log = (tmp_path / f"trainer-{tag}-{rank}.log").read_text()
         assert process.returncode == 0, f"trainer {rank} of {world} ({tag}) failed:\n{log[-3000:]}"
         reports.append(json.loads(out.strip().splitlines()[-1]))
-    print(f"{tag}: {world} trainers in {time.monotonic() - started:.1f} s")
+    cpu = [sum(r["cpu_s"][i] for r in reports) for i in (0, 1)]
+    print(f"{tag}: {world} trainers in {time.monotonic() - started:.1f} s (CPU: trainers {cpu[0]:.1f} s, sidecars {cpu[1]:.1f} s)")
     return reports
 
 
@@ -78,27 +83,28 @@ def _report(tag: str, reports: list) -> None:
                   f"({restore['regions']} regions, {restore['whole_entries']} whole entries)")
 
 
-def _four_then_three(tmp_path: Path, root: Path, storage_uri=None, torch=True) -> None:
+def _four_then_three(tmp_path: Path, root: Path, names: list, storage_uri=None) -> None:
     with real_cluster.coordinator(tmp_path, 4, RUN, storage_uri=storage_uri) as (address, _):
-        _check_save(_trainers(tmp_path, address, 4, [_save(1)], "w4", torch), root, 1, 4)
+        _check_save(_trainers(tmp_path, address, 4, [_save(1)], "w4", names), root, 1, 4)
     with real_cluster.coordinator(tmp_path, 3, RUN, storage_uri=storage_uri) as (address, _):
-        reports = _trainers(tmp_path, address, 3, [_restore(1, 4), _save(2)], "w3", torch)
+        reports = _trainers(tmp_path, address, 3, [_restore(1, 4), _save(2)], "w3", names)
     _report("4->3", reports)
     _check_save(reports, root, 2, 3)
-    if torch:  # ranks 0 and 1 hold exactly the bfloat16 pieces ranks 0 and 1 of 4 saved: one whole read each
+    if "model/half" in names:  # ranks 0 and 1 hold exactly the bfloat16 pieces ranks 0 and 1 of 4 saved: one whole read each
         assert [r["restores"][0]["by_entry"]["model/half"] for r in reports[:2]] == [[16 * 3 * 2, 16 * 3 * 2]] * 2
 
 
 def test_a_run_saved_by_4_restores_on_3_then_6_with_other_splits(tmp_path):
     root = tmp_path / f"store-{RUN}"
-    _four_then_three(tmp_path, root)
+    _four_then_three(tmp_path, root, ALL)
     with real_cluster.coordinator(tmp_path, 6, RUN) as (address, _):
-        reports = _trainers(tmp_path, address, 6, [_restore(1, 4, step=1), _restore(2, 3), _save(3)], "w6", True)
+        reports = _trainers(tmp_path, address, 6, [_restore(1, 4, step=1), _restore(2, 3), _save(3)], "w6", ALL)
     _report("4,3->6", reports)
     _check_save(reports, root, 3, 6)
 
 
 def test_on_s3_a_run_saved_by_4_restores_on_3(tmp_path):
-    # the storage path is what differs here; NumPy only (no torch import in 7 more processes)
+    # the storage path is what differs here: the small tensors only (NumPy, no torch import in 7 more
+    # processes, no 640 ranged GETs per rank for the column blocks of model/big)
     with real_cluster.s3_server(tmp_path) as (endpoint, bucket):
-        _four_then_three(tmp_path, bucket / RUN, real_cluster.s3_uri(endpoint, RUN), torch=False)
+        _four_then_three(tmp_path, bucket / RUN, reshard_case.SMALL, real_cluster.s3_uri(endpoint, RUN))
