@@ -192,6 +192,43 @@ def check_restored(world: int, rank: int, state: Dict[str, Any], saved_world: in
     return figures
 
 
+def check_errors(mgr) -> List[str]:
+    """The one-line errors of a resharded restore, from the client and from the real sidecar; the
+    messages, for the report."""
+    import cairn
+    from cairn._reshard import Region, RestoreStats, fill
+
+    def failure(state=None, region=None) -> str:
+        try:
+            if region is None:
+                mgr.restore_latest(state)
+            else:  # what the package never asks (a Shard cannot be built outside its global shape)
+                conn, shm = mgr._conn, mgr._shm
+                step = conn.call("restore_open")["step"]
+                try:
+                    fill(conn, shm, step, region, RestoreStats())
+                finally:
+                    conn.call("restore_close", step=step)
+        except cairn.RestoreError as e:
+            assert "\n" not in str(e), str(e)
+            return str(e)
+        raise AssertionError(f"no RestoreError for {state or region.name}")
+
+    messages = [
+        failure({"model": {"emb": cairn.Shard(np.zeros((2, 24), np.float32), (38, 24), (0, 0))}}),
+        failure({"model": {"emb": cairn.Shard(np.zeros((2, 24), np.float64), (37, 24), (0, 0))}}),
+        failure({"model": {"emb": np.zeros((10, 24), np.float32)}}),
+        failure({"model": {"nope": cairn.Shard(np.zeros(2), (4,), (0,))}}),
+        failure(region=Region("model/emb", "float32", (36, 0), (2, 24), np.zeros((2, 24), np.float32))),
+        failure(region=Region("model/emb", "int64", (0, 0), (2, 24), np.zeros((2, 24), np.int64))),
+    ]
+    expected = ["global shape [38, 24]", "state has float64[2, 24] at [0, 0] of [37, 24]", "saved in pieces",
+                "is not in checkpoint", "outside", "int64"]
+    for message, part in zip(messages, expected):
+        assert message.startswith("entry 'model/") and part in message, (message, part)
+    return messages
+
+
 def run(spec: Dict[str, Any]) -> Dict[str, Any]:
     import cairn
 
@@ -210,6 +247,8 @@ def run(spec: Dict[str, Any]) -> Dict[str, Any]:
                 figures = check_restored(world, rank, state, action["saved_world"], stats, shm_bytes, names)
                 out["restores"].append({"step": step, "bytes_read": stats.bytes_read, "regions": stats.regions,
                                         "whole_entries": stats.whole_entries, "by_entry": figures})
+            elif action["op"] == "errors":
+                out["errors"] = check_errors(mgr)
             else:
                 state = _build(world, rank, _original, names, whole=False)
                 out["saved"] = mgr.save(action["step"], state).result(120)

@@ -87,7 +87,9 @@ def _four_then_three(tmp_path: Path, root: Path, names: list, storage_uri=None) 
     with real_cluster.coordinator(tmp_path, 4, RUN, storage_uri=storage_uri) as (address, _):
         _check_save(_trainers(tmp_path, address, 4, [_save(1)], "w4", names), root, 1, 4)
     with real_cluster.coordinator(tmp_path, 3, RUN, storage_uri=storage_uri) as (address, _):
-        reports = _trainers(tmp_path, address, 3, [_restore(1, 4), _save(2)], "w3", names)
+        reports = _trainers(tmp_path, address, 3, [_restore(1, 4), {"op": "errors"}, _save(2)], "w3", names)
+    for message in reports[0]["errors"]:
+        print(f"error seen: {message}")
     _report("4->3", reports)
     _check_save(reports, root, 2, 3)
     if "model/half" in names:  # ranks 0 and 1 hold exactly the bfloat16 pieces ranks 0 and 1 of 4 saved: one whole read each
@@ -98,7 +100,9 @@ def test_a_run_saved_by_4_restores_on_3_then_6_with_other_splits(tmp_path):
     root = tmp_path / f"store-{RUN}"
     _four_then_three(tmp_path, root, ALL)
     with real_cluster.coordinator(tmp_path, 6, RUN) as (address, _):
-        reports = _trainers(tmp_path, address, 6, [_restore(1, 4, step=1), _restore(2, 3), _save(3)], "w6", ALL)
+        # no bfloat16 here (4 -> 3 covers it): 6 fewer torch imports
+        reports = _trainers(tmp_path, address, 6, [_restore(1, 4, step=1), _restore(2, 3), _save(3)], "w6",
+                            [n for n in ALL if n != "model/half"])
     _report("4,3->6", reports)
     _check_save(reports, root, 3, 6)
 
