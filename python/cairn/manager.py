@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 from . import _restore
 from ._codec import Item, leaf_items
 from ._framing import Connection
+from ._reshard import RestoreStats
 from ._shm import SharedFile, align
 from ._sidecar import Sidecar
 from ._signals import PreemptionHandler
@@ -96,6 +97,7 @@ class CheckpointManager:
         self.preempted = False
         self.save_every_steps: Optional[int] = None
         self.last_stall_s: Optional[float] = None
+        self.last_restore_stats: Optional[RestoreStats] = None
         self._preemption = PreemptionHandler()
         self._connect()
         if handle_sigterm:
@@ -296,7 +298,13 @@ class CheckpointManager:
     def restore_latest(self, state: Any, partial: bool = False) -> Optional[int]:
         """Fills ``state`` in place from the latest checkpoint; its step, or None when there is
         none. Raises :class:`RestoreError` naming the entry on a dtype/shape mismatch or a missing
-        entry (skipped instead with ``partial=True``)."""
+        entry (skipped instead with ``partial=True``).
+
+        A :class:`cairn.Shard` leaf gets exactly its box of the global tensor, whatever world size
+        and split the checkpoint was saved with (the overlapping bytes of the saved pieces are read
+        with ranged reads); a plain tensor/array leaf whose name is a tensor saved in pieces gets the
+        whole tensor (its shape must be the global shape). What was read is in
+        :attr:`last_restore_stats`."""
         return self.restore(None, state, partial)
 
     def restore(self, step: Optional[int], state: Any, partial: bool = False) -> Optional[int]:
@@ -306,7 +314,9 @@ class CheckpointManager:
         with self._lock:
             conn = self._live()
             assert self._shm is not None
-            return _restore.restore(conn, self._shm, state, step, partial)
+            stats = RestoreStats()
+            self.last_restore_stats = stats
+            return _restore.restore(conn, self._shm, state, step, partial, stats)
 
     # ------------------------------------------------------------ lifecycle
 
