@@ -9,6 +9,7 @@ sidecar (tensor bytes go through shared memory; the stall is one memory copy).
             mgr.save(step, state, metadata={"loss": loss})
 """
 
+from ._reshard import RestoreStats
 from ._tree import Replicated, Shard, replicated
 from .errors import (CairnError, CorruptCheckpoint, RestoreError, SaveAborted, SidecarError, StagingBusy,
                      UnsupportedLeaf)
@@ -17,7 +18,7 @@ from .manager import CheckpointManager
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointManager", "Shard", "Replicated", "replicated",
+    "CheckpointManager", "Shard", "Replicated", "replicated", "RestoreStats",
     "CairnError", "SaveAborted", "SidecarError", "RestoreError", "CorruptCheckpoint", "StagingBusy",
     "UnsupportedLeaf", "__version__",
 ]

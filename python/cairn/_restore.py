@@ -1,5 +1,7 @@
 """Restoring a checkpoint into a state in place: entries are checked against the state's leaves
-(dtype, shape, shard layout), read through the shared file in batches, and copied into place."""
+(dtype, shape, shard layout), read through the shared file in batches, and copied into place. A
+leaf whose piece of a global tensor the checkpoint does not hold as one entry of this rank is
+filled from a box of the global tensor instead (``_reshard``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import _codec as codec
 from ._dtypes import numpy_name, torch_name
 from ._framing import Connection
+from ._reshard import Region, RestoreStats, fill_all
 from ._shm import SharedFile
 from ._tree import Leaf, flatten, join
 from .errors import CorruptCheckpoint, RestoreError, UnsupportedLeaf
@@ -28,19 +31,13 @@ def _target_type(value: Any) -> Optional[Tuple[str, Tuple[int, ...]]]:
     return None
 
 
-def _check(name: str, meta: Dict[str, Any], value: Any, leaf: Optional[Leaf] = None) -> None:
+def _check(name: str, meta: Dict[str, Any], value: Any) -> None:
     want = _target_type(value)
     if want is None:
         return
     have = (meta.get("dtype"), tuple(meta.get("shape") or ()))
     if have != want:
         raise RestoreError(f"entry '{name}': checkpoint has {_describe(*have)}, state has {_describe(*want)}")
-    shard = leaf.shard if leaf is not None else None
-    stored = (meta.get("global_shape"), meta.get("global_offsets"))
-    if shard is not None and stored != (list(shard.global_shape), list(shard.offsets)):
-        raise RestoreError(
-            f"entry '{name}': checkpoint holds the piece at {stored[1]} of {stored[0]}, state asks for "
-            f"{list(shard.offsets)} of {list(shard.global_shape)} (restoring onto another layout is not supported yet)")
 
 
 def _copy_into(target: Any, view: Any, dtype: str) -> Any:
@@ -77,8 +74,11 @@ def _decode_new(meta: Dict[str, Any], view: Any, as_tensor: bool) -> Any:
 
 class _Restore:
     def __init__(self, conn: Connection, shm: SharedFile, step: int, entries: Dict[str, Dict[str, Any]],
-                 partial: bool) -> None:
+                 tensors: Optional[Dict[str, Dict[str, Any]]], partial: bool, stats: RestoreStats) -> None:
         self.conn, self.shm, self.step, self.entries, self.partial = conn, shm, step, entries, partial
+        self.tensors = tensors  # None: a sidecar without restore_region
+        self.stats = stats
+        self.regions: List[Region] = []
 
     def need(self, name: str, wanted: Dict[str, Consumer], consume: Consumer) -> bool:
         if name not in self.entries:
@@ -113,6 +113,8 @@ class _Restore:
             if e is None or int(e["length"]) != int(meta["length"]):
                 raise CorruptCheckpoint(f"entry '{name}': the sidecar returned {e!r} for an entry of {meta['length']} bytes")
             self.shm.check(int(e["offset"]), int(e["length"]), f"entry '{name}'")
+            self.stats.whole_entries += 1
+            self.stats.add(name, int(e["length"]))
             wanted[name](meta, int(e["offset"]))
 
     def view(self, meta: Dict[str, Any], offset: int) -> Any:
@@ -122,19 +124,26 @@ class _Restore:
         return codec.loads(self.shm.read(offset, int(meta["length"])))
 
 
-def restore(conn: Connection, shm: SharedFile, state: Any, step: Optional[int], partial: bool) -> Optional[int]:
-    """Fills ``state`` from checkpoint ``step`` (None: the latest); the step, or None when none."""
+def restore(conn: Connection, shm: SharedFile, state: Any, step: Optional[int], partial: bool,
+            stats: Optional[RestoreStats] = None) -> Optional[int]:
+    """Fills ``state`` from checkpoint ``step`` (None: the latest); the step, or None when none.
+    What was read is added to ``stats``."""
+    stats = RestoreStats() if stats is None else stats
     leaves = flatten(state)
     opened = conn.call("restore_open", **({} if step is None else {"step": step}))
     if opened.get("step") is None:
         return None
-    r = _Restore(conn, shm, int(opened["step"]), {e["name"]: e for e in opened.get("entries", [])}, partial)
+    tensors = opened.get("tensors")
+    r = _Restore(conn, shm, int(opened["step"]), {e["name"]: e for e in opened.get("entries", [])},
+                 None if tensors is None else {t["name"]: t for t in tensors}, partial, stats)
+    stats.step = r.step
     try:
         stateful: List[Tuple[Leaf, Dict[str, Any]]] = []
         wanted: Dict[str, Consumer] = {}
         for leaf in leaves:
             _plan_leaf(r, leaf, wanted, stateful)
         r.read(wanted)
+        fill_all(conn, shm, r.step, r.regions, stats)
         for leaf, holder in stateful:
             _restore_stateful(r, leaf, holder["structure"])
     finally:
@@ -142,22 +151,89 @@ def restore(conn: Connection, shm: SharedFile, state: Any, step: Optional[int], 
     return r.step
 
 
-def _plan_leaf(r: _Restore, leaf: Leaf, wanted: Dict[str, Consumer], stateful: List[Tuple[Leaf, Dict[str, Any]]]) -> None:
-    v, name = leaf.value, leaf.name
-
-    def replace(new: Any) -> None:
+def _put(leaf: Leaf, new: Any) -> None:
+    """Puts a new value where ``leaf`` sits (a Shard keeps its place and takes the new tensor)."""
+    if leaf.shard is not None:
+        leaf.shard.tensor = new
+    else:
         leaf.replace(new)
 
-    if codec.is_tensor(v) or codec.is_ndarray(v):
-        if name in r.entries:
-            _check(name, r.entries[name], v, leaf)
+
+def _stored_box(meta: Dict[str, Any]) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...]]:
+    """(offsets, shape, global shape) of the box of its global tensor an entry holds; an entry
+    that is not a piece holds all of itself."""
+    shape = tuple(int(d) for d in meta.get("shape") or ())
+    if meta.get("global_shape") is None:
+        return (0,) * len(shape), shape, shape
+    return (tuple(int(o) for o in meta["global_offsets"]), shape, tuple(int(d) for d in meta["global_shape"]))
+
+
+def _plan_array(r: _Restore, leaf: Leaf, wanted: Dict[str, Consumer]) -> None:
+    """A tensor/array leaf: one entry of this rank read whole when it holds exactly the leaf's box
+    (or no other layout is known), else a box of the global tensor."""
+    v, name, shard = leaf.value, leaf.name, leaf.shard
+    dtype, shape = _target_type(v)  # type: ignore[misc]
+    wanted_box = (shard.offsets, shape, shard.global_shape) if shard is not None else ((0,) * len(shape), shape, shape)
+    entry = r.entries.get(name)
+    tensor = (r.tensors or {}).get(name)
+    if (entry is not None and _stored_box(entry) == wanted_box) or (shard is None and tensor is None):
+        if entry is not None:
+            _check(name, entry, v)
 
         def fill(meta: Dict[str, Any], off: int) -> None:
             new = _copy_into(v, r.view(meta, off), meta["dtype"])
             if new is not None:
-                replace(new)
+                _put(leaf, new)
 
         r.need(name, wanted, fill)
+        return
+    if tensor is not None:
+        stored_dtype, global_shape = str(tensor["dtype"]), tuple(int(d) for d in tensor["global_shape"])
+    elif entry is not None:
+        stored_dtype, global_shape = str(entry["dtype"]), _stored_box(entry)[2]
+    elif r.partial:
+        return
+    else:
+        raise RestoreError(f"entry '{name}' is not in checkpoint step {r.step} (pass partial=True to skip it)")
+    have = _describe(stored_dtype, global_shape)
+    offsets, asked_global = wanted_box[0], wanted_box[2]
+    if shard is None and shape != global_shape:
+        raise RestoreError(f"entry '{name}': checkpoint has {have} saved in pieces, state has {_describe(dtype, shape)}; "
+                           "restore a piece of it with cairn.Shard(tensor, global_shape, offsets)")
+    if asked_global != global_shape:
+        raise RestoreError(f"entry '{name}': checkpoint has {have}, state's cairn.Shard has global shape "
+                           f"{list(asked_global)}")
+    if stored_dtype != dtype:
+        where = f" at {list(offsets)} of {list(asked_global)}" if shard is not None else ""
+        raise RestoreError(f"entry '{name}': checkpoint has {have}, state has {_describe(dtype, shape)}{where}")
+    if r.tensors is None:
+        raise RestoreError(f"entry '{name}': the checkpoint holds another layout of it and this sidecar cannot read "
+                           "regions (restore_region); use a newer cairn.jar")
+    dest, done = _region_dest(leaf, v)
+    r.regions.append(Region(name, stored_dtype, offsets, shape, dest, done))
+
+
+def _region_dest(leaf: Leaf, v: Any) -> Tuple[Any, Any]:
+    """Where the parts of a box are copied: the leaf itself when it is writable, else a copy put
+    in its place once filled."""
+    if codec.is_tensor(v):
+        return v, None
+    import numpy as np
+
+    if isinstance(v, np.generic) or not v.flags.writeable:
+        new = np.array(v, copy=True)
+        return new, lambda: _put(leaf, new[()] if isinstance(v, np.generic) else new)
+    return v, None
+
+
+def _plan_leaf(r: _Restore, leaf: Leaf, wanted: Dict[str, Consumer], stateful: List[Tuple[Leaf, Dict[str, Any]]]) -> None:
+    v, name = leaf.value, leaf.name
+
+    def replace(new: Any) -> None:
+        _put(leaf, new)
+
+    if codec.is_tensor(v) or codec.is_ndarray(v):
+        _plan_array(r, leaf, wanted)
     elif codec.is_torch_generator(v):
         r.need(name, wanted, lambda meta, off: v.set_state(_decode_new(meta, r.view(meta, off), True)))
     elif codec.is_numpy_generator(v):

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 from . import _restore
 from ._codec import Item, leaf_items
 from ._framing import Connection
+from ._reshard import RestoreStats
 from ._shm import SharedFile, align
 from ._sidecar import Sidecar
 from ._signals import PreemptionHandler
@@ -96,6 +97,7 @@ class CheckpointManager:
         self.preempted = False
         self.save_every_steps: Optional[int] = None
         self.last_stall_s: Optional[float] = None
+        self.last_restore_stats: Optional[RestoreStats] = None
         self._preemption = PreemptionHandler()
         self._connect()
         if handle_sigterm:
@@ -231,26 +233,45 @@ class CheckpointManager:
             except BaseException:
                 conn.request("abort_save", step=step)
                 raise
-            try:
-                conn.call("commit_save", step=step, metadata=meta,
-                          entries=[item.describe(off) for item, off in zip(items, offsets)])
-            except CairnError as e:
-                return _failed(e)
+            # The bytes are in shared memory: the stall ends here. The commit's answer is not
+            # waited for (a round trip through the sidecar's cold JSON path costs 5-15 ms per
+            # save); a refused entry table fails the Future and aborts the save for every worker.
+            committing = conn.request("commit_save", step=step, metadata=meta,
+                                      entries=[item.describe(off) for item, off in zip(items, offsets)])
+            waiting = conn.request("wait_save", step=step)
             self.last_stall_s = time.perf_counter() - started
-            return self._track(step, conn.request("wait_save", step=step))
+            return self._track(step, committing, waiting, conn)
 
-    def _track(self, step: int, waiting: "Future[Dict[str, Any]]") -> "Future[int]":
+    def _track(self, step: int, committing: "Future[Dict[str, Any]]", waiting: "Future[Dict[str, Any]]",
+               conn: Connection) -> "Future[int]":
         result: "Future[int]" = Future()
         self._pending[step] = result
 
-        def done(f: "Future[Dict[str, Any]]") -> None:
-            error = f.exception()
+        def settle(error: Optional[BaseException], value: Optional[int] = None) -> None:
+            if result.done():
+                return
             if error is not None:
                 result.set_exception(error)
             else:
-                result.set_result(int(f.result()["step"]))
+                result.set_result(value)
             self._pending.pop(step, None)
 
+        def committed(f: "Future[Dict[str, Any]]") -> None:
+            error = f.exception()
+            if error is not None:
+                if conn.alive:
+                    conn.request("abort_save", step=step)  # frees the region; the coordinator aborts the save
+                settle(error)
+
+        def done(f: "Future[Dict[str, Any]]") -> None:
+            # a refused commit is reported with its own error, not the abort that follows it
+            if committing.done() and committing.exception() is not None:
+                settle(committing.exception())
+                return
+            error = f.exception()
+            settle(error, None if error is not None else int(f.result()["step"]))
+
+        committing.add_done_callback(committed)
         waiting.add_done_callback(done)
         return result
 
@@ -277,7 +298,13 @@ class CheckpointManager:
     def restore_latest(self, state: Any, partial: bool = False) -> Optional[int]:
         """Fills ``state`` in place from the latest checkpoint; its step, or None when there is
         none. Raises :class:`RestoreError` naming the entry on a dtype/shape mismatch or a missing
-        entry (skipped instead with ``partial=True``)."""
+        entry (skipped instead with ``partial=True``).
+
+        A :class:`cairn.Shard` leaf gets exactly its box of the global tensor, whatever world size
+        and split the checkpoint was saved with (the overlapping bytes of the saved pieces are read
+        with ranged reads); a plain tensor/array leaf whose name is a tensor saved in pieces gets the
+        whole tensor (its shape must be the global shape). What was read is in
+        :attr:`last_restore_stats`."""
         return self.restore(None, state, partial)
 
     def restore(self, step: Optional[int], state: Any, partial: bool = False) -> Optional[int]:
@@ -287,7 +314,9 @@ class CheckpointManager:
         with self._lock:
             conn = self._live()
             assert self._shm is not None
-            return _restore.restore(conn, self._shm, state, step, partial)
+            stats = RestoreStats()
+            self.last_restore_stats = stats
+            return _restore.restore(conn, self._shm, state, step, partial, stats)
 
     # ------------------------------------------------------------ lifecycle
 

@@ -26,9 +26,13 @@ class FakeSidecar:
         os.close(fd)
         self.shm_bytes = shm_bytes
         self.committed: Dict[int, Dict[str, Any]] = {}
+        # whole global tensors of a step, as if saved in pieces by other workers: name -> (dtype, array)
+        self.global_tensors: Dict[int, Dict[str, Any]] = {}
         self.requests: List[Dict[str, Any]] = []
+        self.region_requests: List[Any] = []
         self.hold_waits = False
         self.abort_reason: Optional[str] = None
+        self.refuse_commits: Optional[str] = None  # a BadRequest message for every commit_save
         self.due_steps: set = set()
         self._held: List[Any] = []
         self._staged: Dict[int, Dict[str, Any]] = {}
@@ -118,6 +122,8 @@ class FakeSidecar:
                 return {"ok": False, "error": {"type": "Busy", "message": "staging full"}}
             self._staged[r["step"]] = {"offset": 64}
             return {"ok": True, "offset": 64}
+        if op == "commit_save" and self.refuse_commits is not None:
+            return {"ok": False, "error": {"type": "BadRequest", "message": self.refuse_commits}}
         if op == "commit_save":
             base = self._staged.pop(r["step"])["offset"]
             with open(self.shm_path, "rb") as f:
@@ -154,8 +160,14 @@ class FakeSidecar:
                 e = {k: meta[k] for k in ("name", "dtype", "shape", "length", "replicated")}
                 e.update({k: meta[k] for k in ("global_shape", "global_offsets") if k in meta})
                 entries.append(e)
+            tensors = [{"name": n, "dtype": d, "global_shape": list(a.shape)}
+                       for n, (d, a) in self.global_tensors.get(step, {}).items()]
+            tensors += [{"name": e["name"], "dtype": e["dtype"], "global_shape": e["global_shape"]}
+                        for e in entries if "global_shape" in e and e["name"] not in self.global_tensors.get(step, {})]
             return {"ok": True, "step": step, "save_id": f"s{step}", "world_size": self.world_size,
-                    "metadata": saved["metadata"], "entries": entries}
+                    "metadata": saved["metadata"], "entries": entries, "tensors": tensors}
+        if op == "restore_region":
+            return self._region(r)
         if op == "restore_read":
             saved = self.committed[r["step"]]["entries"]
             out, offset = [], 0  # not where the save region was
@@ -172,6 +184,52 @@ class FakeSidecar:
         return {"ok": False, "error": {"type": "BadRequest", "message": f"unknown op {op!r}"}}
 
     _preempted = False
+
+    def put_global(self, step: int, name: str, dtype: str, array: Any) -> None:
+        """Makes ``array`` (NumPy; bfloat16 as its int16 bits) the global tensor ``name`` of ``step``,
+        as if other workers had saved it in pieces."""
+        self.global_tensors.setdefault(step, {})[name] = (dtype, array)
+        self.committed.setdefault(step, {"entries": {}, "metadata": {}})
+
+    def _region(self, r: Dict[str, Any]) -> Dict[str, Any]:
+        """restore_region as docs/sidecar-protocol.md states it, from a global tensor put by the test,
+        or from the one piece (or whole entry) this rank committed."""
+        import numpy as np
+
+        name, offsets, shape, dtype = r["name"], r["offsets"], r["shape"], r["dtype"]
+        bad = lambda message: {"ok": False, "error": {"type": "BadRequest", "message": message}}  # noqa: E731
+        if name in self.global_tensors.get(r["step"], {}):
+            stored, array = self.global_tensors[r["step"]][name]
+            box = ((0,) * array.ndim, array.shape)
+        elif name in self.committed.get(r["step"], {}).get("entries", {}):
+            meta, data = self.committed[r["step"]]["entries"][name]
+            from cairn._dtypes import numpy_storage_dtype
+
+            stored = meta["dtype"]
+            array = np.frombuffer(data, numpy_storage_dtype(stored)).reshape(meta["shape"])
+            box = (tuple(meta.get("global_offsets") or (0,) * array.ndim), tuple(meta["shape"]))
+        else:
+            return {"ok": False, "error": {"type": "NotFound", "message": f"entry '{name}' is not in step {r['step']}"}}
+        global_shape = meta.get("global_shape", array.shape) if name not in self.global_tensors.get(r["step"], {}) \
+            else array.shape
+        if dtype != stored:
+            return bad(f"entry '{name}': checkpoint has {stored}, region asks for {dtype}")
+        if len(offsets) != len(global_shape) or any(o < 0 or n < 0 or o + n > g for o, n, g in zip(offsets, shape, global_shape)):
+            return bad(f"entry '{name}': region {offsets} + {shape} lies outside global shape {list(global_shape)}")
+        if any(o < b or o + n > b + m for o, n, b, m in zip(offsets, shape, box[0], box[1])) or self.uncovered:
+            return bad(f"entry '{name}': bytes of region {offsets} + {shape} are stored by no piece")
+        part = np.ascontiguousarray(array[tuple(slice(o - b, o - b + n) for o, n, b in zip(offsets, shape, box[0]))])
+        data = part.astype(part.dtype.newbyteorder("<"), copy=False).tobytes()
+        if len(data) > self.shm_bytes:
+            return bad(f"entry '{name}': region of {len(data)} bytes exceeds the shared memory of {self.shm_bytes} bytes")
+        at = 128 if len(data) + 128 <= self.shm_bytes else 0  # not where a save region was
+        with open(self.shm_path, "r+b") as f:
+            f.seek(at)
+            f.write(data)
+        self.region_requests.append((name, list(offsets), list(shape)))
+        return {"ok": True, "offset": at, "length": len(data), "bytes_read": len(data)}
+
+    uncovered = False
 
     def _answer_wait(self, r: Dict[str, Any]) -> None:
         if self.abort_reason is not None:

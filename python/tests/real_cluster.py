@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -34,12 +35,17 @@ def until(condition, timeout: float = 60.0, what: str = "condition") -> None:
 
 
 @contextlib.contextmanager
-def coordinator(tmp_path: Path, world: int, run_id: str, *extra: str) -> Iterator[Tuple[str, Path]]:
-    """A coordinator process on loopback with local storage; yields (host:port, storage root)."""
+def coordinator(tmp_path: Path, world: int, run_id: str, *extra: str, storage_uri: Optional[str] = None
+                ) -> Iterator[Tuple[str, Path]]:
+    """A coordinator process on loopback with local storage (or ``storage_uri``); yields (host:port,
+    local storage root). A coordinator started again with the same ``run_id`` finds the same storage
+    (a restart)."""
     port_file = tmp_path / f"coordinator-{run_id}.port"
+    port_file.unlink(missing_ok=True)  # a previous coordinator's
     storage = tmp_path / f"store-{run_id}"
-    log = open(tmp_path / f"coordinator-{run_id}.log", "w")
-    process = subprocess.Popen([*JVM, "-jar", str(JAR), "coordinator", "--storage", f"file://{storage}", "--world", str(world),
+    log = open(tmp_path / f"coordinator-{run_id}.log", "a")
+    uri = storage_uri or f"file://{storage}"
+    process = subprocess.Popen([*JVM, "-jar", str(JAR), "coordinator", "--storage", uri, "--world", str(world),
                                 "--port", "0", "--port-file", str(port_file), "--run-id", run_id, *extra],
                                stdout=subprocess.DEVNULL, stderr=log)
     try:
@@ -54,6 +60,56 @@ def coordinator(tmp_path: Path, world: int, run_id: str, *extra: str) -> Iterato
             process.kill()
             process.wait()
         log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+S3_BUCKET, S3_ACCESS, S3_SECRET = "cairn", "cairn-access", "cairn-secret"
+
+
+@contextlib.contextmanager
+def s3_server(tmp_path: Path) -> Iterator[Tuple[str, Path]]:
+    """S3Proxy (filesystem blob store, bucket ``cairn``, static credentials), the same server the
+    test kit embeds, as its own process from the fat jar; yields (the endpoint URL, the directory
+    holding the bucket's objects as files)."""
+    base = tmp_path / "s3"
+    (base / S3_BUCKET).mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    props = tmp_path / "s3proxy.properties"
+    props.write_text("\n".join([
+        f"s3proxy.endpoint=http://127.0.0.1:{port}", "s3proxy.authorization=aws-v2-or-v4",
+        f"s3proxy.identity={S3_ACCESS}", f"s3proxy.credential={S3_SECRET}", "jclouds.provider=filesystem",
+        f"jclouds.filesystem.basedir={base}", f"jclouds.identity={S3_ACCESS}", f"jclouds.credential={S3_SECRET}", ""]))
+    log = open(tmp_path / "s3proxy.log", "w")
+    process = subprocess.Popen([*JVM, "-cp", str(JAR), "org.gaul.s3proxy.Main", "--properties", str(props)],
+                               stdout=log, stderr=subprocess.STDOUT)
+
+    def listening() -> bool:
+        assert process.poll() is None, (tmp_path / "s3proxy.log").read_text()
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        until(listening, 60, "S3Proxy to listen")
+        yield f"http://127.0.0.1:{port}", base / S3_BUCKET
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def s3_uri(endpoint: str, prefix: str) -> str:
+    """The storage URI of the run root ``prefix`` on the S3 server at ``endpoint``."""
+    return (f"s3://{S3_BUCKET}/{prefix}?endpoint={endpoint}&region=us-east-1&pathStyle=true"
+            f"&accessKey={S3_ACCESS}&secretKey={S3_SECRET}")
 
 
 class AgentProcess:

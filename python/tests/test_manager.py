@@ -3,6 +3,7 @@
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -120,6 +121,23 @@ def test_an_aborted_save_fails_its_future_with_the_reason(fake, manager):
     with pytest.raises(cairn.SaveAborted) as aborted:
         future.result(10)
     assert aborted.value.reason == "BARRIER_TIMEOUT"
+
+
+def test_a_commit_the_sidecar_refuses_fails_the_future_with_its_error_and_aborts_the_save(fake, manager):
+    # save() does not wait for the commit's answer (the stall ends with the copy): a refusal
+    # arrives through the Future, and the client aborts the save so the region and the barrier are freed
+    fake.refuse_commits = "entry 'x': name breaks the rules"
+    fake.hold_waits = True
+    future = manager.save(3, {"x": 1})
+    with pytest.raises(cairn.SidecarError, match="entry 'x': name breaks the rules") as refused:
+        future.result(10)
+    assert refused.value.type == "BadRequest"
+    deadline = time.monotonic() + 10
+    while not any(r["op"] == "abort_save" and r["step"] == 3 for r in fake.requests):
+        assert time.monotonic() < deadline, "no abort_save after the refused commit"
+        time.sleep(0.01)
+    fake.refuse_commits = None
+    fake.release()
 
 
 def test_busy_staging_fails_the_future_not_the_training_loop(fake, manager):

@@ -108,6 +108,30 @@ final class CheckpointBook {
         });
     }
 
+    /**
+     * The sweep a start left for later: after a forced takeover (or a predecessor whose lease
+     * expired unrenewed) the start swept only attempts older than the predecessor's last renewal.
+     * Once the predecessor's lease has expired it can commit nothing more, so every attempt that no
+     * valid manifest references is an orphan — except this coordinator's save in flight
+     * ({@code keep}) and attempts written after {@code cutoff} (saves released since). I/O executor.
+     */
+    void sweepAfterTakeover(java.util.Set<String> keep, Instant cutoff, long previousEpoch) {
+        loop.io(() -> {
+            try {
+                fence.check();
+                CheckpointCleaner.Scan scan = CheckpointCleaner.scan(catalog, warning -> { });
+                List<CheckpointCleaner.SweptAttempt> swept = CheckpointCleaner.sweepOrphans(catalog, scan, cutoff, false, keep);
+                int leftovers = catalog.sweepAbandonedCommitWrites(cutoff);
+                LOG.info("epoch {}'s lease has expired: swept {} orphaned attempts ({} objects) and {} leftovers of run {} in {}",
+                        previousEpoch, swept.size(), swept.stream().mapToInt(CheckpointCleaner.SweptAttempt::objects).sum(), leftovers,
+                        config.runId(), catalog.store().uri());
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("sweep after the takeover of epoch {} in {} failed (a later start or cairn gc sweeps): {}",
+                        previousEpoch, catalog.store().uri(), e.toString());
+            }
+        });
+    }
+
     /** Hint updates of consecutive commits may run on different I/O threads: never move the hint back. */
     synchronized void updateHintMonotonic(long step) {
         if (step > hintedStep) {

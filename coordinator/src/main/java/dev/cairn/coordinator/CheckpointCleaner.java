@@ -81,10 +81,16 @@ public final class CheckpointCleaner {
      */
     public static List<SweptAttempt> sweepOrphans(CheckpointCatalog catalog, Scan scan, Instant cutoff, boolean dryRun)
             throws IOException {
+        return sweepOrphans(catalog, scan, cutoff, dryRun, Set.of());
+    }
+
+    /** As {@link #sweepOrphans(CheckpointCatalog, Scan, Instant, boolean)}, never touching the attempts in {@code keep}. */
+    static List<SweptAttempt> sweepOrphans(CheckpointCatalog catalog, Scan scan, Instant cutoff, boolean dryRun, Set<String> keep)
+            throws IOException {
         Set<String> referenced = scan.referenced();
         List<SweptAttempt> swept = new ArrayList<>();
         for (String saveId : catalog.attemptIds()) {
-            if (referenced.contains(saveId) || scan.corruptSteps().contains(Layout.stepOfSaveId(saveId))) {
+            if (keep.contains(saveId) || referenced.contains(saveId) || scan.corruptSteps().contains(Layout.stepOfSaveId(saveId))) {
                 continue;
             }
             List<ObjectInfo> objects = new ArrayList<>(catalog.attemptObjects(saveId));

@@ -63,6 +63,8 @@ public final class Coordinator implements AutoCloseable {
     private final SessionService sessions;
     private final CoordinatorLease lease;
     private final ScheduledExecutorService leaseTimer;
+    private final Optional<Instant> takeoverSweepAt;
+    private final Clock clock;
     private final CompletableFuture<String> deposed = new CompletableFuture<>();
     private final java.util.concurrent.atomic.AtomicBoolean deposing = new java.util.concurrent.atomic.AtomicBoolean();
     private final List<Consumer<SaveRecord>> listeners = new CopyOnWriteArrayList<>();
@@ -85,6 +87,11 @@ public final class Coordinator implements AutoCloseable {
         if (lease.previous().isPresent() && lease.previous().get().renewedAt().isBefore(cutoff)) {
             cutoff = lease.previous().get().renewedAt();
         }
+        // ... and swept once that holder's lease has expired (plus one lease of margin for clock skew
+        // and its last fence check racing its commit): it can commit nothing after that
+        this.takeoverSweepAt = lease.previous().filter(p -> !p.released() && p.renewedAt().isBefore(clock.instant()))
+                .map(p -> p.expiresAt().plus(config.lease()));
+        this.clock = clock;
         Optional<CheckpointRef> latest = book.recover(cutoff);
         this.machine = new SaveCoordinator(config, clock, new LoopOutbox(), latest);
         book.onRetentionDelete(machine.metrics()::retentionDeleted);
@@ -158,6 +165,7 @@ public final class Coordinator implements AutoCloseable {
         c.loop.every(tick, c.machine::tick);
         long renew = config.lease().toMillis() / 3;
         c.leaseTimer.scheduleWithFixedDelay(c::renewLease, renew, renew, TimeUnit.MILLISECONDS);
+        c.takeoverSweepAt.ifPresent(at -> c.loop.schedule(Math.max(0, Duration.between(clock.instant(), at).toMillis()), c::sweepAfterTakeover));
         LOG.info("coordinator of run {} serving world size {} on port {} with storage {}", config.runId(), config.worldSize(), c.port(), config.storage());
         return c;
     }
@@ -168,6 +176,13 @@ public final class Coordinator implements AutoCloseable {
      */
     public PrometheusRegistry metrics() {
         return machine.metrics().registry();
+    }
+
+    /** Loop thread: the save in flight now is kept; anything released later is newer than the cutoff. */
+    private void sweepAfterTakeover() {
+        String inFlight = machine.inFlightSaveId();
+        Set<String> keep = inFlight.isEmpty() ? Set.of() : Set.of(inFlight);
+        book.sweepAfterTakeover(keep, clock.instant(), lease.previous().map(CoordinatorLease.Holder::epoch).orElse(0L));
     }
 
     private void renewLease() {

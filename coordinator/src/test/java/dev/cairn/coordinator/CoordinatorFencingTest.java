@@ -88,4 +88,25 @@ class CoordinatorFencingTest {
             first.close();
         }
     }
+
+    @Test
+    void afterATakeoverTheDeposedOnesAttemptsAreSweptOnceItsLeaseHasExpired() throws Exception {
+        Duration lease = Duration.ofMillis(600);
+        CoordinatorConfig config = CoordinatorConfig.builder(RUN, 2, uri).lease(lease).build();
+        Coordinator first = Coordinator.start(config, InProcessServerBuilder.forName("fence-" + System.nanoTime()).directExecutor(),
+                Clock.systemUTC());
+        // the first coordinator's save in flight: a shard written after its last renewal
+        String shard = Layout.shardKey(Layout.newSaveId(40), 0);
+        store.write(shard, new byte[] {1, 2, 3});
+        try (Coordinator second = Coordinator.start(CoordinatorConfig.builder(RUN, 2, uri).lease(lease).forceTakeover(true).build(),
+                InProcessServerBuilder.forName("fence-" + System.nanoTime()).directExecutor(), Clock.systemUTC())) {
+            assertThat(store.stat(shard)).as("not swept while the deposed one's lease may still be live").isPresent();
+            first.deposition().get(10, TimeUnit.SECONDS);
+            // its lease expired (≤ 600 ms after its last renewal) plus one lease of margin: swept
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(15)).until(() -> store.stat(shard).isEmpty());
+            assertThat(second.deposition()).isNotDone();
+        } finally {
+            first.close();
+        }
+    }
 }

@@ -127,8 +127,9 @@ final class ProcessFaults {
         round.coordinatorMark = 0;
         // The restart takes the root over with --force while the killed coordinator's lease is still live, so by
         // the fencing rule (docs/operations.md) it does not sweep that epoch's newest attempt at start: the killed
-        // coordinator might only be paused. The attempt is swept by the campaign's GC, which checks that nothing
-        // outside a committed checkpoint remains.
+        // coordinator might only be paused; it sweeps it once the killed one's lease has expired (plus a lease of
+        // margin, up to a minute), later than a round waits. The campaign's GC checks that nothing outside a
+        // committed checkpoint remains.
         try {
             ClusterProcess.Event next = cluster.awaitCommitAfter(round, f);
             long firstAfter = cluster.coordinator().events().stream().filter(ev -> ev.kind().equals("save")).findFirst()

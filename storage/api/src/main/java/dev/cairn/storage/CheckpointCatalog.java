@@ -197,9 +197,11 @@ public final class CheckpointCatalog {
      * fsyncs are not on the save's latency) calls {@link #updateHint} afterwards.
      *
      * @throws CommitStateUnknownException as {@link #commit}
+     * @throws ManifestException when the manifest breaks a rule the reader checks (nothing is written)
      */
     public CommitOutcome commitManifest(Manifest manifest) throws IOException {
-        return commitManifest(manifest, ManifestCodec.encode(manifest));
+        // validated as the reader validates: a catalog never commits a manifest it could not read
+        return commitManifest(manifest, ManifestCodec.encodeForCommit(manifest, store.uri().resolve(Layout.manifestKey(manifest.step()))));
     }
 
     /**

@@ -259,7 +259,9 @@ public final class ManifestCodec {
      * lengths lying inside their shard (no 64-bit overflow); entry names that restore as files
      * ({@link EntryNames#check}), none used twice and none both a file and a directory; a type and
      * shape that fit the entry's length ({@link Manifest.Tensor#check}); the pieces of every
-     * replicated entry tiling it exactly once with one type ({@link ReplicatedPieces}).
+     * replicated entry tiling it exactly once with one type ({@link ReplicatedPieces}); the pieces of
+     * every sharded tensor agreeing on dtype and global shape and never overlapping
+     * ({@link LogicalTensors}).
      */
     private static Manifest validate(Manifest m, String source) {
         if (m.step() < 0) {
@@ -339,6 +341,13 @@ public final class ManifestCodec {
                 throw new IllegalArgumentException("entry '" + path.substring(path.indexOf('/') + 1) + "' would be both a file and the directory of entry '"
                         + below.substring(below.indexOf('/') + 1) + "' (" + path + ")");
             }
+        }
+        // the pieces of every sharded tensor agree on dtype and global shape and do not overlap, so
+        // every checkpoint that validates also restores onto another world size (docs/resharding.md)
+        try {
+            LogicalTensors.of(m);
+        } catch (ManifestException e) {
+            throw new IllegalArgumentException(e.getMessage().replaceFirst("^manifest of step \\d+: ", ""));
         }
         return m;
     }

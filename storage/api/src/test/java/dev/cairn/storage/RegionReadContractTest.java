@@ -281,16 +281,22 @@ public abstract class RegionReadContractTest {
     }
 
     @Test
-    void overlappingPiecesAreAHostileManifest() throws IOException {
+    void overlappingPiecesAreAHostileManifestThatIsNeverCommittedNorRead() throws IOException {
         TensorFixture f = new TensorFixture(store, 3, 10);
         TensorFixture.Whole w = f.random("w", DType.INT8, 6, 6);
         f.piece(w, 0, l(0, 0), l(3, 6)).piece(w, 1, l(3, 0), l(3, 3)).piece(w, 2, l(2, 2), l(2, 2));
-        Manifest m = commit(f, 1); // the codec checks each entry alone: this manifest decodes
+        Manifest m = f.write(1);
 
-        assertThatThrownBy(() -> catalog.tensors(m)).isInstanceOf(ManifestException.class)
+        assertThatThrownBy(() -> LogicalTensors.of(m)).isInstanceOf(ManifestException.class)
                 .hasMessage("manifest of step 1: pieces of entry 'w' overlap: worker 0 stores [3, 6] at [0, 0], worker 2 stores [2, 2] at [2, 2]");
         assertThatThrownBy(() -> catalog.readRegion(m, "w", l(4, 4), l(1, 1), ByteBuffer.allocate(1)))
                 .isInstanceOf(ManifestException.class).hasMessageContaining("overlap");
+        // the codec runs the same rule: such a manifest is not committed, and one found on storage does not validate
+        assertThatThrownBy(() -> catalog.commit(m)).isInstanceOf(ManifestException.class)
+                .hasMessageContaining("pieces of entry 'w' overlap: worker 0 stores [3, 6] at [0, 0], worker 2 stores [2, 2] at [2, 2]");
+        assertThat(catalog.steps()).isEmpty();
+        assertThatThrownBy(() -> ManifestCodec.decode(ManifestFixtures.reseal(ManifestFixtures.tree(ManifestCodec.encode(m))), "m.json"))
+                .isInstanceOf(ManifestException.class).hasMessageContaining("m.json").hasMessageContaining("overlap");
     }
 
     @Test
@@ -301,11 +307,12 @@ public abstract class RegionReadContractTest {
         f.piece(a, 0, l(0), l(2)).piece(a2, 1, l(2), l(2));
         TensorFixture.Whole b = f.random("b", DType.INT8, 4);
         f.piece(b, 0, l(0), l(2)).unsharded(new TensorFixture.Whole("b", DType.INT8, l(2), new byte[2]), 1);
-        Manifest m = commit(f, 1);
+        Manifest m = f.write(1);
 
         assertThatThrownBy(() -> LogicalTensors.find(m, "a", -1)).isInstanceOf(ManifestException.class)
                 .hasMessage("manifest of step 1: pieces of entry 'a' disagree: worker 0 has int8 of global shape [4], worker 1 has uint8 of global shape [4]");
         assertThatThrownBy(() -> LogicalTensors.find(m, "b", -1)).isInstanceOf(ManifestException.class)
                 .hasMessage("manifest of step 1: entry 'b' is a piece of a global tensor on worker 0 but unsharded on worker 1");
+        assertThatThrownBy(() -> catalog.commit(m)).isInstanceOf(ManifestException.class).hasMessageContaining("entry 'a'");
     }
 }

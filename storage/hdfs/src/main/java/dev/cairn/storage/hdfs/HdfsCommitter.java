@@ -17,11 +17,18 @@ final class HdfsCommitter {
     private final HdfsConnection conn;
     private final StorageUri uri;
     private final FileSystem fs;
+    /** Runs between the temp file's close and the rename (tests: another process acting in that window). */
+    private final java.util.function.Consumer<Path> beforeRename;
 
     HdfsCommitter(HdfsConnection conn) {
+        this(conn, temp -> { });
+    }
+
+    HdfsCommitter(HdfsConnection conn, java.util.function.Consumer<Path> beforeRename) {
         this.conn = conn;
         this.uri = conn.uri();
         this.fs = conn.fs();
+        this.beforeRename = beforeRename;
     }
 
     /**
@@ -46,6 +53,7 @@ final class HdfsCommitter {
                 out.write(content);
                 out.hsync();
             }
+            beforeRename.accept(temp);
             try {
                 conn.dfs().rename(temp, target, Options.Rename.NONE);
                 renamed = true;

@@ -201,4 +201,53 @@ class HdfsCheckpointStoreTest extends CheckpointStoreContractTest {
         FileSystem fs = cluster.getFileSystem();
         assertThat(fs.getFileStatus(new org.apache.hadoop.fs.Path(rootPath + "/replicated")).getReplication()).isEqualTo((short) 2);
     }
+
+    /**
+     * A rename whose temp file is gone when it runs: the object at the key decides (HDFS has no
+     * conditional write, so after an ambiguous rename the commit reads the target back).
+     */
+    @Test
+    void aCommitWhoseTempFileVanishesBeforeTheRenameIsDecidedByReadingTheTargetBack() throws Exception {
+        StorageUri uri = StorageUri.parse("hdfs://" + nameNode + rootPath);
+        byte[] ours = "manifest-ours".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] theirs = "manifest-theirs".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        HdfsConnection conn = HdfsConnection.open(uri, true, null);
+        try {
+            FileSystem fs = conn.fs();
+            // swept by another process: nothing was created, and the commit does not say it was
+            HdfsCommitter swept = new HdfsCommitter(conn, temp -> quietly(() -> fs.delete(temp, false)));
+            assertThatThrownBy(() -> swept.createIfAbsent("manifests/1.json", ours)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("temp file vanished without creating the object");
+            assertThat(store.stat("manifests/1.json")).isEmpty();
+
+            // the rename happened (our bytes are there) although the call failed: committed
+            HdfsCommitter renamed = new HdfsCommitter(conn, temp -> quietly(() -> fs.rename(temp, conn.pathOf("manifests/2.json"))));
+            assertThat(renamed.createIfAbsent("manifests/2.json", ours)).isTrue();
+            assertThat(store.readAll("manifests/2.json")).isEqualTo(ours);
+
+            // another writer's bytes are there: not ours to claim
+            HdfsCommitter lost = new HdfsCommitter(conn, temp -> quietly(() -> {
+                try (var out = fs.create(conn.pathOf("manifests/3.json"), false)) {
+                    out.write(theirs);
+                }
+                return fs.delete(temp, false);
+            }));
+            assertThat(lost.createIfAbsent("manifests/3.json", ours)).isFalse();
+            assertThat(store.readAll("manifests/3.json")).isEqualTo(theirs);
+        } finally {
+            conn.close();
+        }
+    }
+
+    private interface IoAction {
+        Object run() throws IOException;
+    }
+
+    private static void quietly(IoAction action) {
+        try {
+            action.run();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }
