@@ -7,8 +7,6 @@ import dev.cairn.storage.CheckpointStore;
 import dev.cairn.storage.LogicalTensor;
 import dev.cairn.storage.Manifest;
 import dev.cairn.storage.ManifestCodec;
-import dev.cairn.storage.ManifestException;
-import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -74,16 +72,9 @@ final class ShowCommand implements Callable<Integer> {
     }
 
     /** Each logical tensor: name, dtype, globalShape, kind and its pieces (boxes of a sharded tensor, byte pieces otherwise). */
-    private static void tensors(ArrayNode out, CheckpointStore store, Manifest m) {
-        List<LogicalTensor> tensors;
-        try {
-            tensors = new CheckpointCatalog(store).tensors(m);
-        } catch (ManifestException e) {
-            // show is how a bad manifest gets looked at: its entries are still listed above
-            System.err.println("cairn: warning: no logical tensors: " + e.getMessage());
-            return;
-        }
-        for (LogicalTensor t : tensors) {
+    private static void tensors(ArrayNode out, CheckpointStore store, Manifest m) throws java.io.IOException {
+        // a manifest that validated has pieces that agree and do not overlap (validation includes the logical-tensor rules)
+        for (LogicalTensor t : new CheckpointCatalog(store).tensors(m)) {
             ObjectNode n = out.addObject().put("name", t.name()).put("dtype", t.dtype().numpyName()).put("kind", t.kind().name().toLowerCase(java.util.Locale.ROOT));
             t.globalShape().forEach(n.putArray("globalShape")::add);
             ArrayNode pieces = n.putArray("pieces");
