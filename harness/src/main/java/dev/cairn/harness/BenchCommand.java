@@ -52,9 +52,14 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--entry-kib", defaultValue = "8192", description = "Size of each entry (tensor) of a shard, in KiB (default ${DEFAULT-VALUE}).")
     int entryKib;
 
-    @Option(names = "--coord-workers", split = ",", defaultValue = "1,8,32,64",
-            description = "World sizes for the coordination figure (default ${DEFAULT-VALUE}).")
+    @Option(names = "--coord-workers", split = ",", paramLabel = "N,...",
+            description = "World sizes for the coordination figure (default 1,8,32,64; with --coord-sim 1,8,64,256,1024).")
     int[] coordWorkers;
+
+    @Option(names = "--coord-sim", description = "Coordination figure with lightweight simulated workers (raw protocol streams over "
+            + "shared connections) at every world size; without it, only worlds above " + BenchCoordination.MAX_AGENT_WORLD
+            + " are simulated and the others run one full agent per worker.")
+    boolean coordSim;
 
     @Option(names = "--coord-rounds", defaultValue = "100", description = "Saves of empty shards per world size (default ${DEFAULT-VALUE}).")
     int coordRounds;
@@ -149,7 +154,7 @@ public final class BenchCommand implements Callable<Integer> {
                 new BenchThroughput(rounds, BenchStorage.child(root, "throughput"), shardBytes, entryBytes, out).run();
             }
             if (only.contains("coordination")) {
-                new BenchCoordination(coordWorkers, coordRounds, coordWarmup).run(BenchStorage.child(root, "coordination"), out);
+                new BenchCoordination(coordWorkers, coordRounds, coordWarmup, coordSim).run(BenchStorage.child(root, "coordination"), out);
             }
             if (only.contains("memory")) {
                 new BenchMemory(memoryShardMib, memoryHeapMib).run(BenchStorage.child(root, "memory"), out);
@@ -236,6 +241,9 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (coordWarmup < 0) {
             throw new IllegalArgumentException("--coord-warmup must not be negative, was " + coordWarmup);
+        }
+        if (coordWorkers == null) {
+            coordWorkers = coordSim ? new int[] {1, 8, 64, 256, 1024} : new int[] {1, 8, 32, 64};
         }
         for (int w : coordWorkers) {
             if (w < 1 || w > 1024) {

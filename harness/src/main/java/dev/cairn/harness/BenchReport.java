@@ -29,7 +29,7 @@ final class BenchReport {
         for (Map<String, Object> row : coord) {
             System.out.printf(f, "coordination " + row.get("workers") + " workers p50/p99 (ms)",
                     row.get("p50Ms") + "/" + row.get("p99Ms"), row.get("storageCommitP50Ms") + "/" + row.get("storageCommitP99Ms") + " fs",
-                    "", (int) row.get("workers") == 64 ? "p99 <= 50" : "");
+                    "", (int) row.get("workers") == 64 ? "p99 <= 50" : (int) row.get("workers") == 1024 ? "p99 <= 100" : "");
         }
         Map<String, Object> m = (Map<String, Object>) out.get("memory");
         System.out.printf(f, "agent peak heap (MiB)", out.get("peakHeapMiB"), m.get("shardMiB") + " shard", "",
