@@ -2,6 +2,7 @@ package dev.cairn.storage;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -311,6 +312,54 @@ public final class CheckpointCatalog {
         String what = "entry '" + entry.name() + "' " + (entry.replicated() ? "(piece at " + entry.entryOffset() + ") " : "")
                 + "of worker " + entry.worker() + " in " + store.uri().resolve(shard.objectKey());
         return new CheckedEntryStream(store.read(shard.objectKey(), entry.offset(), entry.length()), entry.crc32c(), entry.length(), what);
+    }
+
+    /**
+     * The logical tensors of a checkpoint ({@link LogicalTensors#of}): the pieces of every sharded
+     * tensor grouped by name, whatever world size wrote them.
+     *
+     * @throws ManifestException naming the entry when the pieces of a name disagree or overlap
+     */
+    public List<LogicalTensor> tensors(Manifest manifest) throws ManifestException {
+        return LogicalTensors.of(manifest);
+    }
+
+    /**
+     * {@link #readRegion(Manifest, LogicalTensor, DType, long[], long[], ByteBuffer)} of the tensor
+     * {@code name} ({@link LogicalTensors#find} with no preferred worker), of any dtype.
+     */
+    public RegionRead readRegion(Manifest manifest, String name, long[] offsets, long[] shape, ByteBuffer dest) throws IOException {
+        return readRegion(manifest, LogicalTensors.find(manifest, name, -1), null, offsets, shape, dest);
+    }
+
+    /** {@link #readRegion(Manifest, String, long[], long[], ByteBuffer)} that refuses a tensor not of {@code expected} dtype. */
+    public RegionRead readRegion(Manifest manifest, String name, DType expected, long[] offsets, long[] shape, ByteBuffer dest)
+            throws IOException {
+        return readRegion(manifest, LogicalTensors.find(manifest, name, -1), expected, offsets, shape, dest);
+    }
+
+    /**
+     * Fills {@code dest}, from its position, with the little-endian C-order elements of the region
+     * {@code [offsets, offsets + shape)} of the global tensor {@code tensor}, and advances its
+     * position past them. Only the bytes of the pieces that overlap the region are read, with
+     * ranged reads: bytes read ≤ 1.05 × the region's bytes (neighbouring runs are merged into one
+     * read while the gap bytes stay within 5% of what the piece contributes). A read that covers a
+     * whole stored entry is CRC32C-checked; a partial one cannot be (the manifest has one CRC per
+     * entry). A replicated or unsharded tensor is read the same way (its global shape is its shape).
+     * Nothing is read before the request is checked; on a storage error {@code dest} may hold part
+     * of the region.
+     *
+     * @param expected the dtype the caller expects, or null for any
+     * @return bytes needed and read and the number of ranged reads
+     * @throws IllegalArgumentException naming the entry: a rank mismatch, a region outside the
+     *     global shape, {@code dest} too small, another dtype than {@code expected}, or elements of
+     *     the region stored by no piece
+     * @throws CorruptObjectException when a whole entry read fails its checksum or is truncated
+     * @throws NoSuchObjectException when a shard object is missing
+     */
+    public RegionRead readRegion(Manifest manifest, LogicalTensor tensor, DType expected, long[] offsets, long[] shape, ByteBuffer dest)
+            throws IOException {
+        return new RegionReader(store).read(manifest, tensor, expected, offsets, shape, dest);
     }
 
     /** Reads one entry whole (checked; a replicated entry reassembled from its pieces). */

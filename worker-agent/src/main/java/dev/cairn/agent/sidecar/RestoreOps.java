@@ -5,12 +5,16 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cairn.agent.CairnAgent;
 import dev.cairn.agent.RestoredCheckpoint;
+import dev.cairn.storage.DType;
+import dev.cairn.storage.LogicalTensor;
 import dev.cairn.storage.Manifest;
+import dev.cairn.storage.RegionRead;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,7 +23,8 @@ import java.util.Optional;
 /**
  * The restore operations (blocking thread): {@code restore_open} opens a committed checkpoint
  * through the agent, {@code restore_read} reads entries (CRC32C checked) into a region of the
- * shared file, freed by the next read or {@code restore_close}. Manifests of format v1 carry no
+ * shared file, freed by the next read or {@code restore_close}; {@code restore_region} reads a
+ * region of a sharded tensor saved by any world size the same way. Manifests of format v1 carry no
  * element types: every entry is reported as {@code bytes} of shape {@code [length]}.
  */
 final class RestoreOps {
@@ -62,7 +67,77 @@ final class RestoreOps {
                 entry.set("global_offsets", Json.array(t.globalOffsets()));
             }
         }
+        // every sharded tensor, whichever worker saved its pieces: what a client of another world size can ask regions of
+        ArrayNode tensors = out.putArray("tensors");
+        for (LogicalTensor t : c.tensors()) {
+            if (t.kind() == LogicalTensor.Kind.SHARDED) {
+                tensors.addObject().put("name", t.name()).put("dtype", t.dtype().numpyName()).set("global_shape", Json.array(t.globalShape()));
+            }
+        }
         return out;
+    }
+
+    /**
+     * {@code restore_region}: the region {@code [offsets, offsets + shape)} of the global tensor
+     * {@code name}, read from the pieces that overlap it into a reserved region of the shared file.
+     */
+    ObjectNode region(JsonNode request) throws Exception {
+        RestoredCheckpoint c = opened(request);
+        JsonNode nameNode = request.get("name");
+        if (nameNode == null || !nameNode.isTextual()) {
+            throw RequestException.badRequest("'name' must be a string");
+        }
+        String name = nameNode.asText();
+        JsonNode dtypeNode = request.get("dtype");
+        if (dtypeNode == null || !dtypeNode.isTextual()) {
+            throw RequestException.badRequest("'dtype' must be a dtype name");
+        }
+        DType dtype = DType.fromNumpyName(dtypeNode.asText());
+        long[] offsets = longs(request, "offsets");
+        long[] shape = longs(request, "shape");
+        if (c.manifest().entries().stream().noneMatch(e -> e.name().equals(name))) {
+            throw new RequestException("NotFound", "checkpoint of step " + c.step() + " has no entry '" + name + "'");
+        }
+        long length;
+        try {
+            length = dtype.byteLength(shape);
+        } catch (ArithmeticException e) {
+            throw RequestException.badRequest("region " + Arrays.toString(shape) + " of entry '" + name + "' exceeds 2^63 bytes");
+        }
+        if (length > staging.capacity()) {
+            throw RequestException.badRequest("region " + Arrays.toString(shape) + " of entry '" + name + "' is " + length
+                    + " bytes, more than the " + staging.capacity() + " bytes of shared staging; split it along dimension 0");
+        }
+        freeRegion();
+        long base = staging.allocate(length, busyTimeout.toMillis());
+        if (base < 0) {
+            throw new RequestException("Busy", "no " + length + " bytes of shared staging free within " + busyTimeout.toMillis() + " ms");
+        }
+        region = base;
+        RegionRead read;
+        try {
+            read = c.read(name, dtype, offsets, shape, staging.slice(base, length));
+        } catch (Exception e) {
+            freeRegion();
+            throw e;
+        }
+        return Json.object().put("offset", base).put("length", length).put("bytes_read", read.bytesRead());
+    }
+
+    private static long[] longs(JsonNode request, String field) throws RequestException {
+        JsonNode a = request.get(field);
+        if (a == null || !a.isArray() || a.size() > Manifest.Tensor.MAX_RANK) {
+            throw RequestException.badRequest("'" + field + "' must be a list of at most " + Manifest.Tensor.MAX_RANK + " integers");
+        }
+        long[] values = new long[a.size()];
+        for (int i = 0; i < values.length; i++) {
+            JsonNode v = a.get(i);
+            if (!v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < 0) {
+                throw RequestException.badRequest("'" + field + "' must be a list of integers ≥ 0, not " + a);
+            }
+            values[i] = v.asLong();
+        }
+        return values;
     }
 
     ObjectNode read(JsonNode request) throws Exception {

@@ -189,6 +189,7 @@ public final class Sidecar implements AutoCloseable {
                 case "all_steps" -> offThread(id, () -> Json.object().set("steps", Json.array(agent.committedSteps())));
                 case "restore_open" -> offThread(id, () -> restores.open(request));
                 case "restore_read" -> offThread(id, () -> restores.read(request));
+                case "restore_region" -> offThread(id, () -> restores.region(request));
                 case "restore_close" -> offThread(id, () -> restores.close(request));
                 case "close" -> offThread(id, () -> {
                     saves.drainCopies();

@@ -302,4 +302,110 @@ class SidecarTest {
             parent.destroyForcibly();
         }
     }
+
+    /**
+     * Commits, beside this world-1 run, a checkpoint written by 2 workers: int32 {@code model/w} [5, 4]
+     * (value = element index) in row blocks of 3 and 2 rows, {@code gappy} int8 [4] of which only
+     * [0, 2) is stored, and worker 0's unsharded {@code opt/step}.
+     */
+    private Manifest commitTwoWorkerCheckpoint(long step) throws IOException {
+        String saveId = dev.cairn.storage.Layout.newSaveId(step);
+        ByteBuffer w0 = ByteBuffer.allocate(3 * 16 + 2 + 8).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer w1 = ByteBuffer.allocate(2 * 16).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 20; i++) {
+            (i < 12 ? w0 : w1).putInt(i);
+        }
+        w0.put((byte) 7).put((byte) 8).putLong(99);
+        List<Manifest.EntryRef> entries = List.of(
+                new Manifest.EntryRef("model/w", 0, 0, 48, crc(w0.array(), 0, 48), false,
+                        Manifest.Tensor.of(DType.INT32, 3, 4).withGlobal(new long[] {5, 4}, new long[] {0, 0})),
+                new Manifest.EntryRef("gappy", 0, 48, 2, crc(w0.array(), 48, 2), false,
+                        Manifest.Tensor.of(DType.INT8, 2).withGlobal(new long[] {4}, new long[] {0})),
+                new Manifest.EntryRef("opt/step", 0, 50, 8, crc(w0.array(), 50, 8), false, Manifest.Tensor.of(DType.INT64)),
+                new Manifest.EntryRef("model/w", 1, 0, 32, crc(w1.array(), 0, 32), false,
+                        Manifest.Tensor.of(DType.INT32, 2, 4).withGlobal(new long[] {5, 4}, new long[] {3, 0})));
+        try (CheckpointStore store = CheckpointStores.open(StorageUri.parse(storage.toString()), false)) {
+            List<Manifest.ShardRef> shards = new java.util.ArrayList<>();
+            for (int w = 0; w < 2; w++) {
+                byte[] object = (w == 0 ? w0 : w1).array();
+                String key = dev.cairn.storage.Layout.shardKey(saveId, w);
+                store.write(key, object);
+                shards.add(new Manifest.ShardRef(w, key, object.length, crc(object, 0, object.length)));
+            }
+            Manifest m = new Manifest(2, "run-1", step, saveId, java.time.Instant.now(), 2, shards, entries, Map.of());
+            assertThat(new CheckpointCatalog(store).commit(m)).isEqualTo(CheckpointCatalog.CommitOutcome.COMMITTED);
+            return m;
+        }
+    }
+
+    private static int crc(byte[] b, int off, int len) {
+        java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+        c.update(b, off, len);
+        return (int) c.getValue();
+    }
+
+    private Map<String, Object> region(String name, List<Long> offsets, List<Long> shape, String dtype) {
+        return Map.of("op", "restore_region", "step", 3, "name", name, "offsets", offsets, "shape", shape, "dtype", dtype);
+    }
+
+    @Test
+    void restoreRegionReadsAnyRegionOfATensorSavedByAnotherWorldSize() throws Exception {
+        Manifest m = commitTwoWorkerCheckpoint(3);
+        JsonNode notOpen = call(region("model/w", List.of(0L, 0L), List.of(1L, 1L), "int32"));
+        assertThat(notOpen.get("error").get("type").asText()).isEqualTo("BadRequest");
+
+        JsonNode opened = call(Map.of("op", "restore_open", "step", 3));
+        assertThat(opened.get("world_size").asInt()).isEqualTo(2);
+        assertThat(opened.get("tensors").toString())
+                .isEqualTo("[{\"name\":\"model/w\",\"dtype\":\"int32\",\"global_shape\":[5,4]},"
+                        + "{\"name\":\"gappy\",\"dtype\":\"int8\",\"global_shape\":[4]}]");
+
+        // rows 2..3, columns 1..3: row 2 from worker 0's piece, row 3 from worker 1's
+        JsonNode r = call(region("model/w", List.of(2L, 1L), List.of(2L, 3L), "int32"));
+        assertThat(r.get("ok").asBoolean()).as(r.toString()).isTrue();
+        assertThat(r.get("length").asLong()).isEqualTo(24);
+        assertThat(r.get("bytes_read").asLong()).isEqualTo(24);
+        ByteBuffer got = shm().duplicate().order(ByteOrder.LITTLE_ENDIAN).position(r.get("offset").asInt());
+        for (int row = 2; row < 4; row++) {
+            for (int col = 1; col < 4; col++) {
+                assertThat(got.getInt()).isEqualTo(row * 4 + col);
+            }
+        }
+        // the whole tensor, and an unsharded entry asked for uniformly
+        JsonNode whole = call(region("model/w", List.of(0L, 0L), List.of(5L, 4L), "int32"));
+        ByteBuffer all = shm().duplicate().order(ByteOrder.LITTLE_ENDIAN).position(whole.get("offset").asInt());
+        for (int i = 0; i < 20; i++) {
+            assertThat(all.getInt()).isEqualTo(i);
+        }
+        JsonNode step = call(region("opt/step", List.of(), List.of(), "int64"));
+        assertThat(shm().duplicate().order(ByteOrder.LITTLE_ENDIAN).getLong(step.get("offset").asInt())).isEqualTo(99);
+
+        Map<Map<String, Object>, String> bad = new java.util.LinkedHashMap<>();
+        bad.put(region("model/w", List.of(0L, 0L), List.of(1L, 1L), "float32"), "BadRequest:entry 'model/w' is int32, not the requested float32");
+        bad.put(region("model/w", List.of(4L, 0L), List.of(2L, 4L), "int32"),
+                "BadRequest:entry 'model/w': region [2, 4] at [4, 0] lies outside the global shape [5, 4] (dimension 0)");
+        bad.put(region("model/w", List.of(0L), List.of(1L), "int32"), "BadRequest:does not have the tensor's rank 2");
+        bad.put(region("gappy", List.of(0L), List.of(4L), "int8"), "BadRequest:2 of the 4 elements of region [4] at [0] are stored by no piece");
+        bad.put(region("model/w", List.of(0L, 0L), List.of(300_000L, 4L), "int32"),
+                "BadRequest:region [300000, 4] of entry 'model/w' is 4800000 bytes, more than the 1048576 bytes of shared staging");
+        bad.put(region("model/w", List.of(-1L, 0L), List.of(1L, 1L), "int32"), "BadRequest:'offsets' must be a list of integers ≥ 0");
+        bad.put(region("model/w", List.of(0L, 0L), List.of(1L, 1L), "float8"), "BadRequest:unknown dtype 'float8'");
+        bad.put(region("model/nope", List.of(0L), List.of(1L), "int32"), "NotFound:has no entry 'model/nope'");
+        for (Map.Entry<Map<String, Object>, String> b : bad.entrySet()) {
+            JsonNode e = call(b.getKey());
+            assertThat(e.get("ok").asBoolean()).as(b.getKey().toString()).isFalse();
+            String[] expected = b.getValue().split(":", 2);
+            assertThat(e.get("error").get("type").asText()).as(e.toString()).isEqualTo(expected[0]);
+            assertThat(e.get("error").get("message").asText()).as(e.toString()).contains(expected[1]);
+        }
+
+        Path object = storage.resolve(m.shard(1).objectKey());
+        byte[] damaged = Files.readAllBytes(object);
+        damaged[5] ^= 1;
+        Files.write(object, damaged);
+        JsonNode corrupt = call(region("model/w", List.of(3L, 0L), List.of(2L, 4L), "int32"));
+        assertThat(corrupt.get("error").get("type").asText()).isEqualTo("Corrupt");
+        assertThat(corrupt.get("error").get("message").asText()).contains("entry 'model/w'", "worker 1", "checksum");
+        assertThat(call(Map.of("op", "restore_close", "step", 3)).get("ok").asBoolean()).isTrue();
+    }
 }
