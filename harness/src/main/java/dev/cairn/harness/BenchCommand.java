@@ -105,6 +105,14 @@ public final class BenchCommand implements Callable<Integer> {
             + "split across workers; also reports maxWorkerBytes / (S/N).")
     boolean mirrored;
 
+    @Option(names = "--reshard", defaultValue = "4:3", paramLabel = "N:M", description = "Resharded restore figure: a checkpoint "
+            + "saved by N workers (row blocks of every tensor) restored by M readers, each its own row block (default ${DEFAULT-VALUE}).")
+    String reshard;
+
+    @Option(names = "--reshard-mib", defaultValue = "256", description = "Size of the resharded checkpoint, all tensors together, in MiB "
+            + "(default ${DEFAULT-VALUE}).")
+    int reshardMib;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -115,8 +123,8 @@ public final class BenchCommand implements Callable<Integer> {
     boolean phases;
 
     @Option(names = "--only", split = ",", hidden = true, description = "Measure only some figures: throughput, coordination, memory, "
-            + "sizes (--shard-sizes), kept (--kept).")
-    List<String> only = List.of("throughput", "coordination", "memory");
+            + "reshard, sizes (--shard-sizes), kept (--kept).")
+    List<String> only = List.of("throughput", "coordination", "memory", "reshard");
 
     private final Map<String, Object> out = new LinkedHashMap<>();
 
@@ -156,6 +164,11 @@ public final class BenchCommand implements Callable<Integer> {
             if (only.contains("coordination")) {
                 new BenchCoordination(coordWorkers, coordRounds, coordWarmup, coordSim).run(BenchStorage.child(root, "coordination"), out);
             }
+            if (only.contains("reshard")) {
+                int[] nm = reshardWorlds();
+                new BenchReshard(new BenchReshard.Settings(nm[0], nm[1], (long) reshardMib << 20, 8, saves, warmupSaves))
+                        .run(BenchStorage.child(root, "reshard"), out);
+            }
             if (only.contains("memory")) {
                 new BenchMemory(memoryShardMib, memoryHeapMib).run(BenchStorage.child(root, "memory"), out);
             }
@@ -171,7 +184,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         out.put("loadAverageAtEnd", loadAverage());
         boolean sweepsOnly = only.stream().allMatch(f -> f.equals("sizes") || f.equals("kept"));
-        if (json || python || (!sweepsOnly && !only.containsAll(List.of("throughput", "coordination", "memory")))) {
+        if (json || python || (!sweepsOnly && !only.containsAll(List.of("throughput", "coordination", "memory", "reshard")))) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
             if (!sweepsOnly) {
@@ -217,6 +230,21 @@ public final class BenchCommand implements Callable<Integer> {
         return BenchStats.round2(ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
     }
 
+    /** {@code --reshard N:M} as {N, M}. */
+    private int[] reshardWorlds() {
+        String[] parts = reshard.split(":");
+        try {
+            int n = Integer.parseInt(parts[0].trim());
+            int m = Integer.parseInt(parts[1].trim());
+            if (parts.length == 2 && n >= 1 && m >= 1 && n <= 64 && m <= 64) {
+                return new int[] {n, m};
+            }
+        } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+            // below
+        }
+        throw new IllegalArgumentException("--reshard must be N:M with 1 <= N, M <= 64 (e.g. 4:3), was " + reshard);
+    }
+
     private void validate() {
         if (workers < 1 || workers > 64) {
             throw new IllegalArgumentException("--workers must be between 1 and 64, was " + workers);
@@ -249,6 +277,10 @@ public final class BenchCommand implements Callable<Integer> {
             if (w < 1 || w > 1024) {
                 throw new IllegalArgumentException("--coord-workers must be between 1 and 1024, was " + w);
             }
+        }
+        reshardWorlds();
+        if (reshardMib < 1 || reshardMib > 2048) {
+            throw new IllegalArgumentException("--reshard-mib must be between 1 and 2048, was " + reshardMib);
         }
         if (memoryShardMib < 8 || memoryHeapMib < 16) {
             throw new IllegalArgumentException("--memory-shard-mib must be at least 8 and --memory-heap-mib at least 16");
