@@ -42,7 +42,9 @@ import java.util.concurrent.TimeUnit;
  * every tensor with {@link CheckpointCatalog#readRegion} into a warm heap buffer. The baseline
  * reads the same byte regions the plain way into the same buffers: for files a mapped copy of each
  * overlapping piece's byte range, elsewhere one ranged {@code store.read} per overlapping piece.
- * The first warm-up round checks every byte of both against the saved values.
+ * A third variant adds to those plain reads the CRC32C of every range that is a whole stored
+ * entry — the check readRegion does — to show what that check costs. The first warm-up round
+ * checks every byte against the saved values.
  */
 final class BenchReshard {
     /** The figure's options. */
@@ -93,21 +95,29 @@ final class BenchReshard {
         double mib = rows * ROW_BYTES * s.tensors() / 1048576.0;
         List<Double> cairnMiBps = new ArrayList<>();
         List<Double> plainMiBps = new ArrayList<>();
+        List<Double> checkedMiBps = new ArrayList<>();
         RegionRead lastRead = RegionRead.NONE;
         for (int round = 1 - s.warmup(); round <= s.saves(); round++) {
             boolean warmup = round <= 0;
             boolean check = round == 1 - s.warmup();
-            // alternate which goes first, so neither always finds the other's pages freshly touched
+            // rotate which goes first, so none always finds the pages freshly touched by another
             double plain = 0;
+            double checked = 0;
             double cairn = 0;
             RegionRead read = RegionRead.NONE;
-            for (int k = 0; k < 2; k++) {
-                if ((k == 0) == (round % 2 == 0)) {
+            for (int k = 0; k < 3; k++) {
+                int which = (k + round + s.warmup()) % 3; // rotate which goes first
+                if (which == 0) {
                     plain = timed(pool, readers, reader -> {
-                        reader.plainRead();
+                        reader.plainRead(false);
                         if (check) {
                             reader.verify("plain ranged reads");
                         }
+                        return RegionRead.NONE;
+                    })[0];
+                } else if (which == 1) {
+                    checked = timed(pool, readers, reader -> {
+                        reader.plainRead(true);
                         return RegionRead.NONE;
                     })[0];
                 } else {
@@ -122,12 +132,14 @@ final class BenchReshard {
                     read = total[0];
                 }
             }
-            BenchReport.progress("reshard %s %d: %d -> %d readers, readRegion %.0f MiB/s, plain ranged read %.0f MiB/s (read %d of %d bytes "
-                    + "needed, %d ranged reads)", warmup ? "warm-up" : "round", round, s.from(), s.to(), mib / (cairn / 1e3),
-                    mib / (plain / 1e3), read.bytesRead(), read.bytesNeeded(), read.rangedReads());
+            BenchReport.progress("reshard %s %d: %d -> %d readers, readRegion %.0f MiB/s, plain ranged read %.0f MiB/s, with the CRC32C of "
+                    + "whole pieces %.0f MiB/s (read %d of %d bytes needed, %d ranged reads)", warmup ? "warm-up" : "round", round, s.from(),
+                    s.to(), mib / (cairn / 1e3), mib / (plain / 1e3), mib / (checked / 1e3), read.bytesRead(), read.bytesNeeded(),
+                    read.rangedReads());
             if (!warmup) {
                 cairnMiBps.add(mib / (cairn / 1e3));
                 plainMiBps.add(mib / (plain / 1e3));
+                checkedMiBps.add(mib / (checked / 1e3));
                 lastRead = read;
             }
         }
@@ -143,11 +155,15 @@ final class BenchReshard {
         out.put("reshardRawReadMiBps", round2(median(plainMiBps)));
         out.put("reshardReadRatio", round3(median(cairnMiBps) / median(plainMiBps)));
         out.put("reshardPairedReadRatio", round3(median(ratios(cairnMiBps, plainMiBps))));
+        // the same plain reads plus the CRC32C of the ranges that are whole stored entries, as readRegion checks them
+        out.put("reshardCheckedRawReadMiBps", round2(median(checkedMiBps)));
+        out.put("reshardReadRatioVsChecked", round3(median(cairnMiBps) / median(checkedMiBps)));
         out.put("reshardBytesNeeded", lastRead.bytesNeeded());
         out.put("reshardBytesRead", lastRead.bytesRead());
         out.put("reshardBytesReadOverNeeded", round3((double) lastRead.bytesRead() / lastRead.bytesNeeded()));
         out.put("reshardRangedReads", lastRead.rangedReads());
-        row.put("rounds", Map.of("readMiBps", round2(cairnMiBps), "rawReadMiBps", round2(plainMiBps)));
+        row.put("rounds", Map.of("readMiBps", round2(cairnMiBps), "rawReadMiBps", round2(plainMiBps), "checkedRawReadMiBps",
+                round2(checkedMiBps)));
     }
 
     @FunctionalInterface
@@ -282,8 +298,9 @@ final class BenchReshard {
                     long hi = Math.min(pieceStart + e.tensor().shape().get(0), part.end());
                     if (lo < hi) {
                         keys.add(manifest.shard(e.worker()).objectKey());
+                        boolean whole = (hi - lo) * ROW_BYTES == e.length();
                         ranges.add(new long[] {keys.size() - 1, e.offset() + (lo - pieceStart) * ROW_BYTES, (hi - lo) * ROW_BYTES,
-                                t * part.rows() * ROW_BYTES + (lo - part.start()) * ROW_BYTES});
+                                t * part.rows() * ROW_BYTES + (lo - part.start()) * ROW_BYTES, whole ? 1 : 0, e.crc32c()});
                     }
                 }
             }
@@ -300,7 +317,11 @@ final class BenchReshard {
             return total;
         }
 
-        void plainRead() throws IOException {
+        /**
+         * The plain reads; with {@code check}, also the CRC32C of every range that is a whole stored
+         * entry, as readRegion checks them (the same integrity work, to show what the check costs).
+         */
+        void plainRead(boolean check) throws IOException {
             if (uri.scheme().equals("file")) {
                 Map<String, FileChannel> open = new HashMap<>();
                 try {
@@ -312,6 +333,7 @@ final class BenchReshard {
                             open.put(key, ch);
                         }
                         ch.map(FileChannel.MapMode.READ_ONLY, r[1], r[2]).get(0, dest.array(), (int) r[3], (int) r[2]);
+                        checkCrc(check, r);
                     }
                 } finally {
                     for (FileChannel ch : open.values()) {
@@ -325,6 +347,17 @@ final class BenchReshard {
                             throw new IOException("short read of " + keys.get((int) r[0]));
                         }
                     }
+                    checkCrc(check, r);
+                }
+            }
+        }
+
+        private void checkCrc(boolean check, long[] r) throws IOException {
+            if (check && r[4] == 1) {
+                java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+                crc.update(dest.array(), (int) r[3], (int) r[2]);
+                if ((int) crc.getValue() != (int) r[5]) {
+                    throw new IOException("reshard bench: CRC32C mismatch in " + keys.get((int) r[0]));
                 }
             }
         }
