@@ -51,6 +51,8 @@ final class BenchReshard {
     record Settings(int from, int to, long totalBytes, int tensors, int saves, int warmup) {}
 
     static final int COLS = 1024;
+    /** Fewest unmeasured rounds before the measured ones (the JIT compiles readRegion's path over the first ones). */
+    static final int MIN_WARMUP_ROUNDS = 10;
     private static final long ROW_BYTES = COLS * 4L;
     private static final String RUN = "bench-reshard";
 
@@ -150,6 +152,7 @@ final class BenchReshard {
         row.put("globalShape", List.of(rows, COLS));
         row.put("dtype", "float32");
         row.put("MiB", round2(mib));
+        row.put("warmupRounds", s.warmup());
         out.put("reshard", row);
         out.put("reshardReadMiBps", round2(median(cairnMiBps)));
         out.put("reshardRawReadMiBps", round2(median(plainMiBps)));
