@@ -39,7 +39,7 @@ import java.util.Optional;
  *       on its own, the batch is not.
  * </ul>
  */
-final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWrites {
+final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWrites, SupportsRangedReads {
     private final StorageUri uri;
     private final Path root;
     private final LocalReader reader;
@@ -85,6 +85,12 @@ final class LocalCheckpointStore implements CheckpointStore, SupportsAbandonedWr
     @Override
     public InputStream read(String key, long offset, long length) throws IOException {
         return reader.read(key, offset, length);
+    }
+
+    /** One open file per object; ranges are read at positions (large ones mapped). */
+    @Override
+    public Ranges openRanges(String key) throws IOException {
+        return reader.openRanges(key);
     }
 
     @Override

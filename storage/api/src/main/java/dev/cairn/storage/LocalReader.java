@@ -22,9 +22,47 @@ final class LocalReader {
     }
 
     InputStream read(String key, long offset, long length) throws IOException {
+        checkRange(key, offset, length);
+        FileChannel channel = open(key);
+        try {
+            InputStream mapped = mapped(channel, key, offset, length);
+            if (mapped != null) {
+                channel.close();
+                return mapped;
+            }
+            channel.position(offset);
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+        return new RangeInputStream(Channels.newInputStream(channel), length, uri.resolve(key));
+    }
+
+    /** {@link SupportsRangedReads#openRanges}: one open channel, positional reads (or mappings for large ranges). */
+    SupportsRangedReads.Ranges openRanges(String key) throws IOException {
+        FileChannel channel = open(key);
+        return new SupportsRangedReads.Ranges() {
+            @Override
+            public InputStream read(long offset, long length) throws IOException {
+                checkRange(key, offset, length);
+                InputStream mapped = mapped(channel, key, offset, length);
+                return mapped != null ? mapped : new RangeInputStream(new PositionalStream(channel, offset), length, uri.resolve(key));
+            }
+
+            @Override
+            public void close() throws IOException {
+                channel.close();
+            }
+        };
+    }
+
+    private void checkRange(String key, long offset, long length) {
         if (offset < 0 || length < 0) {
             throw new IllegalArgumentException("bad range [" + offset + ", +" + length + ") of " + uri.resolve(key));
         }
+    }
+
+    private FileChannel open(String key) throws IOException {
         Path path = root.resolve(Keys.check(key));
         FileChannel channel;
         try {
@@ -39,20 +77,49 @@ final class LocalReader {
             channel.close();
             throw new NoSuchObjectException(uri, key);
         }
-        try {
-            if (length >= MAP_THRESHOLD && length <= Integer.MAX_VALUE && offset + length <= channel.size()) {
-                // large ranges are mapped: the reader copies straight from the page cache into its array,
-                // where a channel read would first copy into a temporary direct buffer
-                MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, offset, length);
-                channel.close();
-                return new MappedRangeInputStream(mapped, uri.resolve(key));
-            }
-            channel.position(offset);
-        } catch (IOException | RuntimeException e) {
-            channel.close();
-            throw e;
+        return channel;
+    }
+
+    /**
+     * Large ranges are mapped: the reader copies straight from the page cache into its array, where
+     * a channel read would first copy into a temporary direct buffer. Null for a range read otherwise.
+     */
+    private InputStream mapped(FileChannel channel, String key, long offset, long length) throws IOException {
+        if (length >= MAP_THRESHOLD && length <= Integer.MAX_VALUE && offset + length <= channel.size()) {
+            MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, offset, length);
+            return new MappedRangeInputStream(mapped, uri.resolve(key));
         }
-        return new RangeInputStream(Channels.newInputStream(channel), length, uri.resolve(key));
+        return null;
+    }
+
+    /** Reads a channel from a position on, with positional reads (the channel's own position is not used). */
+    private static final class PositionalStream extends InputStream {
+        private final FileChannel channel;
+        private long position;
+
+        PositionalStream(FileChannel channel, long position) {
+            this.channel = channel;
+            this.position = position;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (len == 0) {
+                return 0;
+            }
+            int n = channel.read(java.nio.ByteBuffer.wrap(b, off, len), position);
+            if (n > 0) {
+                position += n;
+            }
+            return n;
+        }
     }
 
     /** Ranges at least this long are read through a memory mapping. */

@@ -7,7 +7,10 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Reads a region of a logical tensor from the pieces that overlap it, with ranged reads.
@@ -18,7 +21,8 @@ import java.util.List;
  * contributes to the region. So bytes read ≤ 1.05 × bytes needed; reads are exact to the element,
  * no alignment unit is added. A ranged read that covers a whole stored entry (or a whole byte
  * piece of a replicated entry) is CRC32C-checked; a partial read cannot be, since the manifest
- * records one CRC per entry.
+ * records one CRC per entry. On a store with {@link SupportsRangedReads} each object is opened once
+ * per piece read, not once per range.
  */
 final class RegionReader {
     /** Gap bytes merged into ranged reads, in percent of the bytes a piece contributes. */
@@ -94,7 +98,10 @@ final class RegionReader {
         long start = 0;
         for (Manifest.EntryRef ref : m.pieces(box.piece().entry())) {
             if (ref.length() > 0) {
-                segments.add(new Segment(start, ref));
+                String key = m.shard(ref.worker()).objectKey();
+                String what = "entry '" + ref.name() + "' " + (ref.replicated() ? "(piece at " + ref.entryOffset() + ") " : "")
+                        + "of worker " + ref.worker() + " in " + store.uri().resolve(key);
+                segments.add(new Segment(start, ref, key, what));
             }
             start += ref.length();
         }
@@ -105,32 +112,47 @@ final class RegionReader {
         long bytesRead = 0;
         long reads = 0;
         byte[] buffer = new byte[(int) Math.min(BUFFER, Math.max(64, box.elements() * item))];
-        boolean more = look.next();
-        while (more) {
-            int segment = look.segment;
-            long from = look.src;
-            long to = look.src + look.length;
-            int fragments = 1;
-            while ((more = look.next()) && look.segment == segment && look.src - to <= budget) {
-                budget -= look.src - to;
-                to = look.src + look.length;
-                fragments++;
+        // on a store with ranged-read handles, each object is opened once for all the ranges read of it
+        Map<String, SupportsRangedReads.Ranges> handles = new HashMap<>();
+        try {
+            boolean more = look.next();
+            while (more) {
+                int segment = look.segment;
+                long from = look.src;
+                long to = look.src + look.length;
+                int fragments = 1;
+                while ((more = look.next()) && look.segment == segment && look.src - to <= budget) {
+                    budget -= look.src - to;
+                    to = look.src + look.length;
+                    fragments++;
+                }
+                readRun(segments.get(segment), from, to, fragments, copy, dest, base, buffer, handles);
+                bytesRead += to - from;
+                reads++;
             }
-            readRun(m, segments.get(segment), from, to, fragments, copy, dest, base, buffer);
-            bytesRead += to - from;
-            reads++;
+        } finally {
+            closeAll(handles.values());
         }
         return new RegionRead(0, bytesRead, reads, 1);
     }
 
     /** One ranged read of bytes [from, to) of a segment, copying {@code fragments} fragments of it into {@code dest}. */
-    private void readRun(Manifest m, Segment s, long from, long to, int fragments, Fragments copy, ByteBuffer dest, int base,
-            byte[] buffer) throws IOException {
+    private void readRun(Segment s, long from, long to, int fragments, Fragments copy, ByteBuffer dest, int base,
+            byte[] buffer, Map<String, SupportsRangedReads.Ranges> handles) throws IOException {
         Manifest.EntryRef ref = s.ref();
-        String key = m.shard(ref.worker()).objectKey();
-        String what = "entry '" + ref.name() + "' " + (ref.replicated() ? "(piece at " + ref.entryOffset() + ") " : "")
-                + "of worker " + ref.worker() + " in " + store.uri().resolve(key);
-        InputStream raw = store.read(key, ref.offset() + from, to - from);
+        String key = s.key();
+        String what = s.what();
+        InputStream raw;
+        if (store instanceof SupportsRangedReads ranged) {
+            SupportsRangedReads.Ranges ranges = handles.get(key);
+            if (ranges == null) {
+                ranges = ranged.openRanges(key);
+                handles.put(key, ranges);
+            }
+            raw = ranges.read(ref.offset() + from, to - from);
+        } else {
+            raw = store.read(key, ref.offset() + from, to - from);
+        }
         boolean whole = from == 0 && to == ref.length();
         try (InputStream in = whole ? new CheckedEntryStream(raw, ref.crc32c(), ref.length(), what) : raw) {
             long pos = from;
@@ -140,6 +162,24 @@ final class RegionReader {
                 transfer(in, copy.length, dest, base + copy.dst, buffer, what);
                 pos = copy.src + copy.length;
             }
+        }
+    }
+
+    private static void closeAll(Collection<SupportsRangedReads.Ranges> handles) throws IOException {
+        IOException first = null;
+        for (SupportsRangedReads.Ranges r : handles) {
+            try {
+                r.close();
+            } catch (IOException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
         }
     }
 
@@ -162,7 +202,7 @@ final class RegionReader {
     }
 
     /** A stored byte range of a piece: bytes [start, start + ref.length) of the piece's C-order layout. */
-    private record Segment(long start, Manifest.EntryRef ref) {
+    private record Segment(long start, Manifest.EntryRef ref, String key, String what) {
         long end() {
             return start + ref.length();
         }

@@ -6,14 +6,51 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** A real store that counts the ranged reads made through it and the bytes they asked for. */
-final class CountingStore implements CheckpointStore {
+/**
+ * A real store that counts the ranged reads made through it and the bytes they asked for;
+ * {@link #of} adds {@link SupportsRangedReads} when the store has it.
+ */
+class CountingStore implements CheckpointStore {
     private final CheckpointStore delegate;
     final AtomicLong reads = new AtomicLong();
     final AtomicLong bytes = new AtomicLong();
 
     CountingStore(CheckpointStore delegate) {
         this.delegate = delegate;
+    }
+
+    static CountingStore of(CheckpointStore delegate) {
+        return delegate instanceof SupportsRangedReads r ? new Ranged(delegate, r) : new CountingStore(delegate);
+    }
+
+    /** Counts the reads through ranged-read handles too. */
+    static final class Ranged extends CountingStore implements SupportsRangedReads {
+        private final SupportsRangedReads ranged;
+        final AtomicLong opens = new AtomicLong();
+
+        Ranged(CheckpointStore delegate, SupportsRangedReads ranged) {
+            super(delegate);
+            this.ranged = ranged;
+        }
+
+        @Override
+        public Ranges openRanges(String key) throws IOException {
+            Ranges r = ranged.openRanges(key);
+            opens.incrementAndGet();
+            return new Ranges() {
+                @Override
+                public InputStream read(long offset, long length) throws IOException {
+                    reads.incrementAndGet();
+                    bytes.addAndGet(length);
+                    return r.read(offset, length);
+                }
+
+                @Override
+                public void close() throws IOException {
+                    r.close();
+                }
+            };
+        }
     }
 
     void reset() {

@@ -10,6 +10,7 @@ import dev.cairn.storage.RangeInputStream;
 import dev.cairn.storage.StorageException;
 import dev.cairn.storage.StorageUnavailableException;
 import dev.cairn.storage.StorageUri;
+import dev.cairn.storage.SupportsRangedReads;
 import java.io.EOFException;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -62,7 +63,7 @@ import org.apache.hadoop.fs.PathIsNotEmptyDirectoryException;
  * NameNode that does not answer after a few seconds (instead of Hadoop's default of minutes), so a
  * wrong address fails {@link HdfsStoreProvider#open} quickly with {@link StorageUnavailableException}.
  */
-final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.SupportsAbandonedWrites {
+final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.SupportsAbandonedWrites, SupportsRangedReads {
     private final HdfsConnection conn;
     private final StorageUri uri;
     private final FileSystem fs;
@@ -154,6 +155,20 @@ final class HdfsCheckpointStore implements CheckpointStore, dev.cairn.storage.Su
             throw conn.failure("seek in", key, e);
         }
         return new RangeInputStream(in, length, uri.resolve(key));
+    }
+
+    /** One {@code open} of the file (its block locations), then positional reads of each range. */
+    @Override
+    public SupportsRangedReads.Ranges openRanges(String key) throws IOException {
+        Path path = conn.pathOf(key);
+        conn.checkOpen();
+        try {
+            return new HdfsRanges(fs.open(path), uri.resolve(key));
+        } catch (FileNotFoundException e) {
+            throw new NoSuchObjectException(uri, key);
+        } catch (IOException e) {
+            throw conn.failure("cannot open for reading", key, e);
+        }
     }
 
     /** The file's length and modification time; empty for a missing key or a directory. */
