@@ -16,18 +16,11 @@ import dev.cairn.storage.DType;
 import dev.cairn.storage.Manifest;
 import dev.cairn.storage.RegionRead;
 import dev.cairn.storage.StorageUri;
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -50,10 +43,8 @@ final class BenchReshard {
     /** The figure's options. */
     record Settings(int from, int to, long totalBytes, int tensors, int saves, int warmup) {}
 
-    static final int COLS = 1024;
     /** Fewest unmeasured rounds before the measured ones (the JIT compiles readRegion's path over the first ones). */
     static final int MIN_WARMUP_ROUNDS = 10;
-    private static final long ROW_BYTES = COLS * 4L;
     private static final String RUN = "bench-reshard";
 
     private final Settings s;
@@ -61,11 +52,7 @@ final class BenchReshard {
 
     BenchReshard(Settings settings) {
         this.s = settings;
-        this.rows = Math.max(settings.to(), settings.totalBytes() / settings.tensors() / ROW_BYTES);
-    }
-
-    static String name(int tensor) {
-        return String.format(Locale.ROOT, "model/layer_%03d/kernel", tensor);
+        this.rows = Math.max(settings.to(), settings.totalBytes() / settings.tensors() / ReshardReader.ROW_BYTES);
     }
 
     void run(StorageUri uri, Map<String, Object> out) throws Exception {
@@ -77,12 +64,12 @@ final class BenchReshard {
         });
         List<CheckpointStore> stores = new ArrayList<>();
         try {
-            Reader[] readers = new Reader[s.to()];
+            ReshardReader[] readers = new ReshardReader[s.to()];
             for (int r = 0; r < s.to(); r++) {
                 CheckpointStore store = CheckpointStores.open(uri, false);
                 stores.add(store);
                 CheckpointCatalog catalog = new CheckpointCatalog(store);
-                readers[r] = new Reader(r, uri, catalog, catalog.read(step));
+                readers[r] = new ReshardReader(RowSplit.of(rows, s.to(), r), s.tensors(), uri, catalog, catalog.read(step));
             }
             measure(pool, readers, out);
         } finally {
@@ -93,8 +80,8 @@ final class BenchReshard {
         }
     }
 
-    private void measure(ExecutorService pool, Reader[] readers, Map<String, Object> out) throws Exception {
-        double mib = rows * ROW_BYTES * s.tensors() / 1048576.0;
+    private void measure(ExecutorService pool, ReshardReader[] readers, Map<String, Object> out) throws Exception {
+        double mib = rows * ReshardReader.ROW_BYTES * s.tensors() / 1048576.0;
         List<Double> cairnMiBps = new ArrayList<>();
         List<Double> plainMiBps = new ArrayList<>();
         List<Double> checkedMiBps = new ArrayList<>();
@@ -149,7 +136,7 @@ final class BenchReshard {
         row.put("savedBy", s.from());
         row.put("restoredBy", s.to());
         row.put("tensors", s.tensors());
-        row.put("globalShape", List.of(rows, COLS));
+        row.put("globalShape", List.of(rows, ReshardReader.COLS));
         row.put("dtype", "float32");
         row.put("MiB", round2(mib));
         row.put("warmupRounds", s.warmup());
@@ -171,14 +158,14 @@ final class BenchReshard {
 
     @FunctionalInterface
     private interface ReaderTask {
-        RegionRead run(Reader reader) throws Exception;
+        RegionRead run(ReshardReader reader) throws Exception;
     }
 
     /** Runs {@code task} on every reader at once; returns {wall ms}, and the readers' summed reads in {@code total[0]}. */
-    private static double[] timed(ExecutorService pool, Reader[] readers, ReaderTask task, RegionRead... total) throws Exception {
+    private static double[] timed(ExecutorService pool, ReshardReader[] readers, ReaderTask task, RegionRead... total) throws Exception {
         List<Future<RegionRead>> futures = new ArrayList<>();
         long t0 = System.nanoTime();
-        for (Reader r : readers) {
+        for (ReshardReader r : readers) {
             futures.add(pool.submit(() -> task.run(r)));
         }
         RegionRead sum = RegionRead.NONE;
@@ -212,7 +199,7 @@ final class BenchReshard {
                 for (int w = 0; w < s.from(); w++) {
                     RowSplit part = RowSplit.of(rows, s.from(), w);
                     CairnAgent agent = CairnAgent.connect(AgentConfig.builder("127.0.0.1:" + coordinator.port(), RUN, w, s.from())
-                            .stagingBytes(part.rows() * ROW_BYTES * s.tensors() + (8L << 20))
+                            .stagingBytes(part.rows() * ReshardReader.ROW_BYTES * s.tensors() + (8L << 20))
                             .build());
                     agents.add(agent);
                     saved.add(CompletableFuture.runAsync(() -> {
@@ -230,7 +217,7 @@ final class BenchReshard {
         } finally {
             trainers.shutdownNow();
         }
-        BenchReport.progress("reshard: %d workers saved %d tensors of [%d, %d] float32 in %.1f s", s.from(), s.tensors(), rows, COLS,
+        BenchReport.progress("reshard: %d workers saved %d tensors of [%d, %d] float32 in %.1f s", s.from(), s.tensors(), rows, ReshardReader.COLS,
                 (System.nanoTime() - t0) / 1e9);
         return step;
     }
@@ -238,148 +225,20 @@ final class BenchReshard {
     private void saveShard(CairnAgent agent, RowSplit part, long step) throws Exception {
         List<ByteBuffer> state = new ArrayList<>();
         for (int t = 0; t < s.tensors(); t++) {
-            ByteBuffer b = ByteBuffer.allocateDirect((int) (part.rows() * ROW_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer b = ByteBuffer.allocateDirect((int) (part.rows() * ReshardReader.ROW_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
             for (long r = part.start(); r < part.end(); r++) {
-                fillRow(b, t, r);
+                ReshardReader.fillRow(b, t, r);
             }
             state.add(b.flip());
         }
         agent.save(step, snap -> {
             for (int t = 0; t < s.tensors(); t++) {
                 if (part.rows() > 0) {
-                    snap.put(name(t), state.get(t), Manifest.Tensor.of(DType.FLOAT32, part.rows(), COLS)
-                            .withGlobal(new long[] {rows, COLS}, new long[] {part.start(), 0}));
+                    snap.put(ReshardReader.name(t), state.get(t), Manifest.Tensor.of(DType.FLOAT32, part.rows(), ReshardReader.COLS)
+                            .withGlobal(new long[] {rows, ReshardReader.COLS}, new long[] {part.start(), 0}));
                 }
             }
         }).committed().get(BenchWorkers.TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     }
 
-    /** Appends row {@code row} of tensor {@code tensor}: values that depend on both, so a misplaced row is found. */
-    private static void fillRow(ByteBuffer b, int tensor, long row) {
-        long x = seed(tensor, row);
-        for (int i = 0; i < ROW_BYTES / 8; i++) {
-            x = next(x);
-            b.putLong(x);
-        }
-    }
-
-    private static long seed(int tensor, long row) {
-        return 0x9E3779B97F4A7C15L * (tensor + 1) ^ (row + 1) * 0xC2B2AE3D27D4EB4FL;
-    }
-
-    private static long next(long x) {
-        x ^= x << 13;
-        x ^= x >>> 7;
-        return x ^ x << 17;
-    }
-
-    /** One restoring worker: its row block of every tensor, its own store, and its buffer. */
-    private final class Reader {
-        private final RowSplit part;
-        private final StorageUri uri;
-        private final CheckpointCatalog catalog;
-        private final Manifest manifest;
-        private final ByteBuffer dest;
-        /** The plain reads of the baseline: (object, offset in it, length, offset in dest), from the manifest's layout. */
-        private final List<long[]> ranges = new ArrayList<>();
-        private final List<String> keys = new ArrayList<>();
-
-        Reader(int rank, StorageUri uri, CheckpointCatalog catalog, Manifest manifest) {
-            this.part = RowSplit.of(rows, s.to(), rank);
-            this.uri = uri;
-            this.catalog = catalog;
-            this.manifest = manifest;
-            this.dest = ByteBuffer.allocate((int) (part.rows() * ROW_BYTES * s.tensors()));
-            java.util.Arrays.fill(dest.array(), (byte) 1); // warm, as a trainer's tensors are
-            for (int t = 0; t < s.tensors(); t++) {
-                for (Manifest.EntryRef e : manifest.entries()) {
-                    if (!e.name().equals(name(t))) {
-                        continue;
-                    }
-                    long pieceStart = e.tensor().globalOffsets().get(0);
-                    long lo = Math.max(pieceStart, part.start());
-                    long hi = Math.min(pieceStart + e.tensor().shape().get(0), part.end());
-                    if (lo < hi) {
-                        keys.add(manifest.shard(e.worker()).objectKey());
-                        boolean whole = (hi - lo) * ROW_BYTES == e.length();
-                        ranges.add(new long[] {keys.size() - 1, e.offset() + (lo - pieceStart) * ROW_BYTES, (hi - lo) * ROW_BYTES,
-                                t * part.rows() * ROW_BYTES + (lo - part.start()) * ROW_BYTES, whole ? 1 : 0, e.crc32c()});
-                    }
-                }
-            }
-        }
-
-        RegionRead cairnRead() throws IOException {
-            RegionRead total = RegionRead.NONE;
-            ByteBuffer d = dest.duplicate();
-            for (int t = 0; t < s.tensors(); t++) {
-                d.position((int) (t * part.rows() * ROW_BYTES));
-                total = total.plus(catalog.readRegion(manifest, name(t), DType.FLOAT32, new long[] {part.start(), 0},
-                        new long[] {part.rows(), COLS}, d));
-            }
-            return total;
-        }
-
-        /**
-         * The plain reads; with {@code check}, also the CRC32C of every range that is a whole stored
-         * entry, as readRegion checks them (the same integrity work, to show what the check costs).
-         */
-        void plainRead(boolean check) throws IOException {
-            if (uri.scheme().equals("file")) {
-                Map<String, FileChannel> open = new HashMap<>();
-                try {
-                    for (long[] r : ranges) {
-                        String key = keys.get((int) r[0]);
-                        FileChannel ch = open.get(key);
-                        if (ch == null) {
-                            ch = FileChannel.open(Path.of(uri.path(), key), StandardOpenOption.READ);
-                            open.put(key, ch);
-                        }
-                        ch.map(FileChannel.MapMode.READ_ONLY, r[1], r[2]).get(0, dest.array(), (int) r[3], (int) r[2]);
-                        checkCrc(check, r);
-                    }
-                } finally {
-                    for (FileChannel ch : open.values()) {
-                        ch.close();
-                    }
-                }
-            } else {
-                for (long[] r : ranges) {
-                    try (InputStream in = catalog.store().read(keys.get((int) r[0]), r[1], r[2])) {
-                        if (in.readNBytes(dest.array(), (int) r[3], (int) r[2]) != r[2]) {
-                            throw new IOException("short read of " + keys.get((int) r[0]));
-                        }
-                    }
-                    checkCrc(check, r);
-                }
-            }
-        }
-
-        private void checkCrc(boolean check, long[] r) throws IOException {
-            if (check && r[4] == 1) {
-                java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-                crc.update(dest.array(), (int) r[3], (int) r[2]);
-                if ((int) crc.getValue() != (int) r[5]) {
-                    throw new IOException("reshard bench: CRC32C mismatch in " + keys.get((int) r[0]));
-                }
-            }
-        }
-
-        /** Checks every byte of the buffer against the saved values; clears it for the next read. */
-        void verify(String how) {
-            ByteBuffer d = dest.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-            for (int t = 0; t < s.tensors(); t++) {
-                for (long r = part.start(); r < part.end(); r++) {
-                    long x = seed(t, r);
-                    for (int i = 0; i < ROW_BYTES / 8; i++) {
-                        x = next(x);
-                        if (d.getLong() != x) {
-                            throw new IllegalStateException("reshard bench: " + how + " restored wrong bytes at row " + r + " of " + name(t));
-                        }
-                    }
-                }
-            }
-            java.util.Arrays.fill(dest.array(), (byte) 1);
-        }
-    }
 }
