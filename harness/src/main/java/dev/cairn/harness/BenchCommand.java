@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
  * from a separate small-heap JVM running one agent.
  *
  * <p>This class holds the options, their checks and the run's header; each figure is its own
- * class ({@link BenchThroughput}, {@link BenchCoordination}, {@link BenchMemory}, the sweeps
+ * class ({@link BenchThroughput}, {@link BenchCoordination}, {@link BenchReshard}, {@link BenchMemory}, the sweeps
  * {@link BenchScale} and {@link BenchKept}), and {@link BenchReport} prints the tables.
  */
 @Command(name = "bench", description = "Measure stall, save and restore throughput, coordination latency and agent heap "
