@@ -130,9 +130,17 @@ final class RegionReader {
                 bytesRead += to - from;
                 reads++;
             }
-        } finally {
-            closeAll(handles.values());
+        } catch (IOException | RuntimeException e) {
+            for (SupportsRangedReads.Ranges r : handles.values()) {
+                try {
+                    r.close();
+                } catch (IOException closing) {
+                    e.addSuppressed(closing);
+                }
+            }
+            throw e;
         }
+        closeAll(handles.values());
         return new RegionRead(0, bytesRead, reads, 1);
     }
 
@@ -187,13 +195,13 @@ final class RegionReader {
     private static void transfer(InputStream in, long n, ByteBuffer dest, long at, byte[] buffer, String what) throws IOException {
         while (n > 0) {
             int chunk = (int) Math.min(n, buffer.length);
-            boolean direct = dest != null && dest.hasArray();
-            byte[] target = direct ? dest.array() : buffer;
-            int off = direct ? dest.arrayOffset() + (int) at : 0;
+            boolean intoArray = dest != null && dest.hasArray();
+            byte[] target = intoArray ? dest.array() : buffer;
+            int off = intoArray ? dest.arrayOffset() + (int) at : 0;
             if (in.readNBytes(target, off, chunk) != chunk) {
                 throw new CorruptObjectException(what + " is truncated");
             }
-            if (dest != null && !direct) {
+            if (dest != null && !intoArray) {
                 dest.put((int) at, buffer, 0, chunk);
             }
             at += chunk;
