@@ -27,14 +27,16 @@ class BenchCommandTest {
         try {
             System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
             code = Main.execute("bench", "--storage", dir.toString(), "--workers", "2", "--shard-mib", "1", "--entry-kib", "256",
-                    "--saves", "1", "--coord-workers", "1,3", "--coord-rounds", "3", "--coord-warmup", "2", "--jit-warmup", "2", "--warmup-saves", "1", "--memory-shard-mib", "8", "--json");
+                    "--saves", "1", "--coord-workers", "1,3", "--coord-rounds", "3", "--coord-warmup", "2", "--jit-warmup", "2", "--warmup-saves", "1", "--memory-shard-mib", "8",
+                    "--reshard", "3:2", "--reshard-mib", "1", "--json");
         } finally {
             System.setOut(stdout);
         }
         assertThat(code).isZero();
         JsonNode json = new ObjectMapper().readTree(captured.toString(StandardCharsets.UTF_8));
         for (String field : new String[] {"stallRatio", "writeRatio", "readRatio", "naiveStallRatio", "stallMs", "copyMs",
-                "naiveStallMs", "saveMiBps", "rawWriteMiBps", "restoreMiBps", "rawReadMiBps", "coordP50Ms", "coordP99Ms", "peakHeapMiB"}) {
+                "naiveStallMs", "saveMiBps", "rawWriteMiBps", "restoreMiBps", "rawReadMiBps", "channelReadMiBps", "coordP50Ms", "coordP99Ms",
+                "peakHeapMiB", "reshardReadMiBps", "reshardRawReadMiBps", "reshardReadRatio", "reshardCheckedRawReadMiBps"}) {
             assertThat(json.get(field)).as(field).isNotNull();
             assertThat(json.get(field).isNumber()).as(field + " is a number").isTrue();
             assertThat(json.get(field).asDouble()).as(field).isPositive();
@@ -46,9 +48,34 @@ class BenchCommandTest {
         assertThat(json.get("coordination")).hasSize(2);
         assertThat(json.get("coordination").get(1).get("warmupRounds").asInt()).isEqualTo(2);
         assertThat(json.get("coordination").get(1).get("rounds").asInt()).isEqualTo(3);
+        assertThat(json.get("coordination").get(1).get("workersAre").asText()).startsWith("agents");
+        assertThat(json.get("reshard").get("savedBy").asInt()).isEqualTo(3);
+        assertThat(json.get("reshard").get("restoredBy").asInt()).isEqualTo(2);
+        assertThat(json.get("reshardBytesRead").asLong()).isEqualTo(json.get("reshardBytesNeeded").asLong()).isEqualTo(1L << 20);
         try (Stream<Path> left = Files.list(dir)) {
             assertThat(left).as("the benchmark removes its files").isEmpty();
         }
+    }
+
+    @Test
+    void worldsAboveSixtyFourRunSimulatedWorkers(@TempDir Path dir) throws Exception {
+        PrintStream stdout = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        int code;
+        try {
+            System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+            code = Main.execute("bench", "--storage", dir.toString(), "--only", "coordination", "--coord-workers", "2,65", "--coord-rounds", "3",
+                    "--coord-warmup", "2", "--json");
+        } finally {
+            System.setOut(stdout);
+        }
+        assertThat(code).isZero();
+        JsonNode rows = new ObjectMapper().readTree(captured.toString(StandardCharsets.UTF_8)).get("coordination");
+        assertThat(rows.get(0).get("workersAre").asText()).startsWith("agents");
+        assertThat(rows.get(1).get("workers").asInt()).isEqualTo(65);
+        assertThat(rows.get(1).get("workersAre").asText()).startsWith("simulated");
+        assertThat(rows.get(1).get("phaseMediansMs").get("commitMs").asDouble()).isPositive();
+        assertThat(rows.get(1).get("cpuMsPerRoundMedians").get("coordinatorLoop").asDouble()).isPositive();
     }
 
     @Test
@@ -129,6 +156,7 @@ class BenchCommandTest {
         "--shard-sizes|4096|was 4096",
         "--kept|10,-1|--kept: every count must be between 1 and 1000000, was -1",
         "--only|sizes,bogus|was 'bogus'",
+        "--reshard|4-3|--reshard must be N:M with 1 <= N, M <= 64 (e.g. 4:3), was 4-3",
     })
     void badSweepInputIsOneLineNamingTheValue(String option, String value, String message) {
         String err = badInput("bench", option, value, "--json");

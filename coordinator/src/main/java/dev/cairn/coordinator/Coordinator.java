@@ -305,6 +305,7 @@ public final class Coordinator implements AutoCloseable {
             }
         }
         loop.shutdown();
+        committer.close();
         leaseTimer.shutdownNow();
         if (!deposing.get()) {
             lease.release();

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
  * from a separate small-heap JVM running one agent.
  *
  * <p>This class holds the options, their checks and the run's header; each figure is its own
- * class ({@link BenchThroughput}, {@link BenchCoordination}, {@link BenchMemory}, the sweeps
+ * class ({@link BenchThroughput}, {@link BenchCoordination}, {@link BenchReshard}, {@link BenchMemory}, the sweeps
  * {@link BenchScale} and {@link BenchKept}), and {@link BenchReport} prints the tables.
  */
 @Command(name = "bench", description = "Measure stall, save and restore throughput, coordination latency and agent heap "
@@ -52,9 +52,14 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--entry-kib", defaultValue = "8192", description = "Size of each entry (tensor) of a shard, in KiB (default ${DEFAULT-VALUE}).")
     int entryKib;
 
-    @Option(names = "--coord-workers", split = ",", defaultValue = "1,8,32,64",
-            description = "World sizes for the coordination figure (default ${DEFAULT-VALUE}).")
+    @Option(names = "--coord-workers", split = ",", paramLabel = "N,...",
+            description = "World sizes for the coordination figure (default 1,8,32,64; with --coord-sim 1,8,64,256,1024).")
     int[] coordWorkers;
+
+    @Option(names = "--coord-sim", description = "Coordination figure with lightweight simulated workers (raw protocol streams over "
+            + "shared connections) at every world size; without it, only worlds above " + BenchCoordination.MAX_AGENT_WORLD
+            + " are simulated and the others run one full agent per worker.")
+    boolean coordSim;
 
     @Option(names = "--coord-rounds", defaultValue = "100", description = "Saves of empty shards per world size (default ${DEFAULT-VALUE}).")
     int coordRounds;
@@ -100,6 +105,14 @@ public final class BenchCommand implements Callable<Integer> {
             + "split across workers; also reports maxWorkerBytes / (S/N).")
     boolean mirrored;
 
+    @Option(names = "--reshard", defaultValue = "4:3", paramLabel = "N:M", description = "Resharded restore figure: a checkpoint "
+            + "saved by N workers (row blocks of every tensor) restored by M readers, each its own row block (default ${DEFAULT-VALUE}).")
+    String reshard;
+
+    @Option(names = "--reshard-mib", defaultValue = "256", description = "Size of the resharded checkpoint, all tensors together, in MiB "
+            + "(default ${DEFAULT-VALUE}).")
+    int reshardMib;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -110,8 +123,8 @@ public final class BenchCommand implements Callable<Integer> {
     boolean phases;
 
     @Option(names = "--only", split = ",", hidden = true, description = "Measure only some figures: throughput, coordination, memory, "
-            + "sizes (--shard-sizes), kept (--kept).")
-    List<String> only = List.of("throughput", "coordination", "memory");
+            + "reshard, sizes (--shard-sizes), kept (--kept).")
+    List<String> only = List.of("throughput", "coordination", "memory", "reshard");
 
     private final Map<String, Object> out = new LinkedHashMap<>();
 
@@ -149,7 +162,14 @@ public final class BenchCommand implements Callable<Integer> {
                 new BenchThroughput(rounds, BenchStorage.child(root, "throughput"), shardBytes, entryBytes, out).run();
             }
             if (only.contains("coordination")) {
-                new BenchCoordination(coordWorkers, coordRounds, coordWarmup).run(BenchStorage.child(root, "coordination"), out);
+                new BenchCoordination(coordWorkers, coordRounds, coordWarmup, coordSim).run(BenchStorage.child(root, "coordination"), out);
+            }
+            if (only.contains("reshard")) {
+                int[] nm = reshardWorlds();
+                // at least 10 warm-up rounds: with 3, readRegion's path was still being compiled (ratio 0.41-0.46 against 0.68)
+                new BenchReshard(new BenchReshard.Settings(nm[0], nm[1], (long) reshardMib << 20, 8, saves,
+                        Math.max(BenchReshard.MIN_WARMUP_ROUNDS, warmupSaves)))
+                        .run(BenchStorage.child(root, "reshard"), out);
             }
             if (only.contains("memory")) {
                 new BenchMemory(memoryShardMib, memoryHeapMib).run(BenchStorage.child(root, "memory"), out);
@@ -166,7 +186,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         out.put("loadAverageAtEnd", loadAverage());
         boolean sweepsOnly = only.stream().allMatch(f -> f.equals("sizes") || f.equals("kept"));
-        if (json || python || (!sweepsOnly && !only.containsAll(List.of("throughput", "coordination", "memory")))) {
+        if (json || python || (!sweepsOnly && !only.containsAll(List.of("throughput", "coordination", "memory", "reshard")))) {
             System.out.println(JSON.writeValueAsString(out));
         } else {
             if (!sweepsOnly) {
@@ -212,6 +232,21 @@ public final class BenchCommand implements Callable<Integer> {
         return BenchStats.round2(ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
     }
 
+    /** {@code --reshard N:M} as {N, M}. */
+    private int[] reshardWorlds() {
+        String[] parts = reshard.split(":");
+        try {
+            int n = Integer.parseInt(parts[0].trim());
+            int m = Integer.parseInt(parts[1].trim());
+            if (parts.length == 2 && n >= 1 && m >= 1 && n <= 64 && m <= 64) {
+                return new int[] {n, m};
+            }
+        } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+            // below
+        }
+        throw new IllegalArgumentException("--reshard must be N:M with 1 <= N, M <= 64 (e.g. 4:3), was " + reshard);
+    }
+
     private void validate() {
         if (workers < 1 || workers > 64) {
             throw new IllegalArgumentException("--workers must be between 1 and 64, was " + workers);
@@ -237,10 +272,17 @@ public final class BenchCommand implements Callable<Integer> {
         if (coordWarmup < 0) {
             throw new IllegalArgumentException("--coord-warmup must not be negative, was " + coordWarmup);
         }
+        if (coordWorkers == null) {
+            coordWorkers = coordSim ? new int[] {1, 8, 64, 256, 1024} : new int[] {1, 8, 32, 64};
+        }
         for (int w : coordWorkers) {
             if (w < 1 || w > 1024) {
                 throw new IllegalArgumentException("--coord-workers must be between 1 and 1024, was " + w);
             }
+        }
+        reshardWorlds();
+        if (reshardMib < 1 || reshardMib > 2048) {
+            throw new IllegalArgumentException("--reshard-mib must be between 1 and 2048, was " + reshardMib);
         }
         if (memoryShardMib < 8 || memoryHeapMib < 16) {
             throw new IllegalArgumentException("--memory-shard-mib must be at least 8 and --memory-heap-mib at least 16");

@@ -29,8 +29,12 @@ final class BenchReport {
         for (Map<String, Object> row : coord) {
             System.out.printf(f, "coordination " + row.get("workers") + " workers p50/p99 (ms)",
                     row.get("p50Ms") + "/" + row.get("p99Ms"), row.get("storageCommitP50Ms") + "/" + row.get("storageCommitP99Ms") + " fs",
-                    "", (int) row.get("workers") == 64 ? "p99 <= 50" : "");
+                    "", (int) row.get("workers") == 64 ? "p99 <= 50" : (int) row.get("workers") == 1024 ? "p99 <= 100" : "");
         }
+        Map<String, Object> r = (Map<String, Object>) out.get("reshard");
+        System.out.printf(f, "resharded restore " + r.get("savedBy") + "->" + r.get("restoredBy") + " (MiB/s)", out.get("reshardReadMiBps"),
+                out.get("reshardRawReadMiBps") + " read", out.get("reshardReadRatio"), ">= 0.8");
+        System.out.printf(f, "  bytes read / needed", out.get("reshardBytesReadOverNeeded"), "", "", "<= 1.05");
         Map<String, Object> m = (Map<String, Object>) out.get("memory");
         System.out.printf(f, "agent peak heap (MiB)", out.get("peakHeapMiB"), m.get("shardMiB") + " shard", "",
                 "bounded");

@@ -16,7 +16,7 @@ public final class BenchScale {
     static final int[] DEFAULT_SHARD_SIZES = {1, 4, 16, 64, 256, 1024};
     /** The copy baseline holds a shard in one array. */
     public static final int MAX_SHARD_MIB = 2047;
-    private static final List<String> FIGURES = List.of("throughput", "coordination", "memory", "sizes", "kept");
+    private static final List<String> FIGURES = List.of("throughput", "coordination", "memory", "reshard", "sizes", "kept");
 
     private BenchScale() {}
 

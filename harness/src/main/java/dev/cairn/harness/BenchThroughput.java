@@ -59,6 +59,7 @@ final class BenchThroughput {
         List<Double> rawWriteMiBps = new ArrayList<>();
         List<Double> restoreMiBps = new ArrayList<>();
         List<Double> rawReadMiBps = new ArrayList<>();
+        List<Double> channelReadMiBps = new ArrayList<>();
         double mib = workers * (shardBytes / 1048576.0);
         try (BenchWorkers w = new BenchWorkers(workers, shardBytes, entryBytes, rounds.phases())) {
             BenchReport.progress("preparing %d x %d MiB of trainer state", workers, shardBytes >> 20);
@@ -96,13 +97,15 @@ final class BenchThroughput {
                 }
                 for (int round = 1 - warmupSaves; round <= rounds.saves(); round++) {
                     boolean warmup = round <= 0;
+                    double channel = baselines.channelRead();
                     double raw = baselines.rawRead();
                     double restore = restore(w, coordinator.port());
-                    BenchReport.progress("%s %d: restore %.0f MiB/s, plain read %.0f MiB/s", warmup ? "warm-up" : "round", round,
-                            mib / (restore / 1e3), mib / (raw / 1e3));
+                    BenchReport.progress("%s %d: restore %.0f MiB/s, plain (mapped) read %.0f MiB/s, channel read %.0f MiB/s",
+                            warmup ? "warm-up" : "round", round, mib / (restore / 1e3), mib / (raw / 1e3), mib / (channel / 1e3));
                     if (!warmup) {
                         restoreMiBps.add(mib / (restore / 1e3));
                         rawReadMiBps.add(mib / (raw / 1e3));
+                        channelReadMiBps.add(mib / (channel / 1e3));
                     }
                 }
             }
@@ -125,6 +128,11 @@ final class BenchThroughput {
         out.put("restoreMiBps", round2(restore));
         out.put("rawReadMiBps", round2(rawRead));
         out.put("readRatio", round3(restore / rawRead));
+        if (!Double.isNaN(median(channelReadMiBps))) {
+            // the restore baseline before 2026-11-26 (two copies), for comparison
+            out.put("channelReadMiBps", round2(median(channelReadMiBps)));
+            out.put("readRatioVsChannelRead", round3(restore / median(channelReadMiBps)));
+        }
         Map<String, Object> perRound = new LinkedHashMap<>();
         perRound.put("stallMs", round2(stallMs));
         perRound.put("copyMs", round2(copyMs));
@@ -133,6 +141,7 @@ final class BenchThroughput {
         perRound.put("rawWriteMiBps", round2(rawWriteMiBps));
         perRound.put("restoreMiBps", round2(restoreMiBps));
         perRound.put("rawReadMiBps", round2(rawReadMiBps));
+        perRound.put("channelReadMiBps", round2(channelReadMiBps));
         out.put("rounds", perRound);
         // each round measures a figure next to its baseline; under a drifting machine load the median of
         // these paired ratios is the steadier view (the headline ratios above are ratios of medians)

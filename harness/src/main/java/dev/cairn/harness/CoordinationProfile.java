@@ -1,0 +1,123 @@
+package dev.cairn.harness;
+
+import dev.cairn.coordinator.CoordinatorHooks;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.lang.management.ThreadMXBean;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Where a coordination round's time goes: the coordinator's phases (from its {@link
+ * CoordinatorHooks}) and the CPU time of this JVM's threads by role, per measured round. The
+ * coordinator, its gRPC server and the simulated workers share the JVM, so the CPU is split by
+ * thread name: the coordinator's event loop and I/O threads, gRPC's shared Netty threads (the
+ * server's, and with full agents also the agents' connections), the simulated workers' own Netty
+ * and heartbeat threads, and the rest (the bench, the agents' other threads; JIT and GC are
+ * counted in the process total only).
+ */
+final class CoordinationProfile implements CoordinatorHooks {
+    private static final String[] GROUPS = {"coordinatorLoop", "coordinatorIo", "grpcNetty", "simulatedWorkers", "otherJavaThreads"};
+
+    private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    private final com.sun.management.OperatingSystemMXBean os =
+            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    private volatile long barrierStarted;
+    private volatile long allReported;
+    private volatile long manifestWritten;
+    private long[] cpuAtStart;
+    private long processCpuAtStart;
+    /** Per measured round: to barrier, barrier to all reported, commit, announcement (ms). */
+    private final List<double[]> phases = new ArrayList<>();
+    /** Per measured round: CPU ms of each group, then of the process. */
+    private final List<double[]> cpu = new ArrayList<>();
+
+    @Override
+    public void onPhase(Phase phase, long step, String saveId) {
+        long now = System.nanoTime();
+        switch (phase) {
+            case BARRIER_STARTED -> barrierStarted = now;
+            case ALL_REPORTED -> allReported = now;
+            case MANIFEST_WRITTEN -> manifestWritten = now;
+        }
+    }
+
+    /** Right before a measured round's first prepare (not timed). */
+    void startRound() {
+        cpuAtStart = cpuByGroup();
+        processCpuAtStart = os.getProcessCpuTime();
+    }
+
+    /** Right after a measured round ended: {@code t0} its first prepare, {@code last} the last worker seeing the commit. */
+    void endRound(long t0, long last) {
+        long[] now = cpuByGroup();
+        double[] c = new double[GROUPS.length + 1];
+        for (int g = 0; g < GROUPS.length; g++) {
+            c[g] = (now[g] - cpuAtStart[g]) / 1e6;
+        }
+        c[GROUPS.length] = (os.getProcessCpuTime() - processCpuAtStart) / 1e6;
+        cpu.add(c);
+        phases.add(new double[] {(barrierStarted - t0) / 1e6, (allReported - barrierStarted) / 1e6,
+                (manifestWritten - allReported) / 1e6, (last - manifestWritten) / 1e6});
+    }
+
+    /** Medians over the measured rounds, for the figure's row. */
+    Map<String, Object> summary() {
+        Map<String, Object> out = new LinkedHashMap<>();
+        Map<String, Object> p = new LinkedHashMap<>();
+        String[] names = {"toBarrierOpenMs", "barrierOpenToAllReportedMs", "commitMs", "announceMs"};
+        for (int i = 0; i < names.length; i++) {
+            p.put(names[i], median(phases, i));
+        }
+        out.put("phaseMediansMs", p);
+        Map<String, Object> c = new LinkedHashMap<>();
+        for (int g = 0; g < GROUPS.length; g++) {
+            c.put(GROUPS[g], median(cpu, g));
+        }
+        c.put("process", median(cpu, GROUPS.length));
+        out.put("cpuMsPerRoundMedians", c);
+        return out;
+    }
+
+    private static double median(List<double[]> rows, int column) {
+        List<Double> values = new ArrayList<>();
+        for (double[] r : rows) {
+            values.add(r[column]);
+        }
+        return values.isEmpty() ? 0 : BenchStats.round2(BenchStats.median(values));
+    }
+
+    private long[] cpuByGroup() {
+        long[] sums = new long[GROUPS.length];
+        long[] ids = threads.getAllThreadIds();
+        ThreadInfo[] infos = threads.getThreadInfo(ids);
+        for (int i = 0; i < ids.length; i++) {
+            if (infos[i] == null) {
+                continue;
+            }
+            long t = threads.getThreadCpuTime(ids[i]);
+            if (t > 0) {
+                sums[group(infos[i].getThreadName())] += t;
+            }
+        }
+        return sums;
+    }
+
+    private static int group(String name) {
+        if (name.startsWith("cairn-coordinator-loop")) {
+            return 0;
+        }
+        if (name.startsWith("cairn-coordinator-io")) {
+            return 1;
+        }
+        if (name.startsWith("grpc-")) {
+            return 2;
+        }
+        if (name.startsWith("bench-sim")) {
+            return 3;
+        }
+        return 4;
+    }
+}
