@@ -14,10 +14,9 @@ record RowSplit(long start, long rows) {
         if (total < 0 || parts < 1 || rank < 0 || rank >= parts) {
             throw new IllegalArgumentException("cannot split " + total + " rows over " + parts + " parts at rank " + rank);
         }
-        long base = total / parts;
-        long extra = total % parts;
-        long start = rank * base + Math.min(rank, extra);
-        return new RowSplit(start, base + (rank < extra ? 1 : 0));
+        // the one rule of `cairn restore --world M --rank R` (docs/resharding.md)
+        long[] part = dev.cairn.storage.export.RestoreSelection.rows(total, parts, rank);
+        return new RowSplit(part[0], part[1]);
     }
 
     long end() {
