@@ -46,7 +46,11 @@ final class LocalReader {
             public InputStream read(long offset, long length) throws IOException {
                 checkRange(key, offset, length);
                 InputStream mapped = mapped(channel, key, offset, length);
-                return mapped != null ? mapped : new RangeInputStream(new PositionalStream(channel, offset), length, uri.resolve(key));
+                if (mapped != null) {
+                    return mapped;
+                }
+                PositionalInputStream.Source pread = (pos, b, off, len) -> channel.read(java.nio.ByteBuffer.wrap(b, off, len), pos);
+                return new RangeInputStream(new PositionalInputStream(pread, offset), length, uri.resolve(key));
             }
 
             @Override
@@ -90,36 +94,6 @@ final class LocalReader {
             return new MappedRangeInputStream(mapped, uri.resolve(key));
         }
         return null;
-    }
-
-    /** Reads a channel from a position on, with positional reads (the channel's own position is not used). */
-    private static final class PositionalStream extends InputStream {
-        private final FileChannel channel;
-        private long position;
-
-        PositionalStream(FileChannel channel, long position) {
-            this.channel = channel;
-            this.position = position;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            if (len == 0) {
-                return 0;
-            }
-            int n = channel.read(java.nio.ByteBuffer.wrap(b, off, len), position);
-            if (n > 0) {
-                position += n;
-            }
-            return n;
-        }
     }
 
     /** Ranges at least this long are read through a memory mapping. */

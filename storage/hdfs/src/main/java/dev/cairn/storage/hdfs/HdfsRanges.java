@@ -1,5 +1,6 @@
 package dev.cairn.storage.hdfs;
 
+import dev.cairn.storage.PositionalInputStream;
 import dev.cairn.storage.RangeInputStream;
 import dev.cairn.storage.SupportsRangedReads;
 import java.io.IOException;
@@ -24,28 +25,7 @@ final class HdfsRanges implements SupportsRangedReads.Ranges {
         if (offset < 0 || length < 0) {
             throw new IllegalArgumentException("bad range [" + offset + ", +" + length + ") of " + name);
         }
-        return new RangeInputStream(new InputStream() {
-            private long position = offset;
-
-            @Override
-            public int read() throws IOException {
-                byte[] one = new byte[1];
-                int n = read(one, 0, 1);
-                return n < 0 ? -1 : one[0] & 0xff;
-            }
-
-            @Override
-            public int read(byte[] b, int off, int len) throws IOException {
-                if (len == 0) {
-                    return 0;
-                }
-                int n = in.read(position, b, off, len);
-                if (n > 0) {
-                    position += n;
-                }
-                return n;
-            }
-        }, length, name);
+        return new RangeInputStream(new PositionalInputStream(in::read, offset), length, name);
     }
 
     @Override
