@@ -51,8 +51,10 @@ final class ChaosChecker {
         if (latest < reported) {
             round.violation("the coordinator reported step " + reported + " committed, but the latest checkpoint is step " + latest);
         }
-        if (round.fault.workerLoss || round.fault == ChaosFault.STORAGE_READ_ONLY || round.fault == ChaosFault.COORDINATOR_KILL_BARRIER
-                || round.fault == ChaosFault.COORDINATOR_KILL_BEFORE_MANIFEST) {
+        // (only when the round reached its fault: a round that hung before it never saved the step before)
+        boolean reachedFault = !round.outcome.isEmpty();
+        if (reachedFault && (round.fault.workerLoss || round.fault == ChaosFault.STORAGE_READ_ONLY
+                || round.fault == ChaosFault.COORDINATOR_KILL_BARRIER || round.fault == ChaosFault.COORDINATOR_KILL_BEFORE_MANIFEST)) {
             // the save in flight is the only one that may be lost: everything before it committed
             long mustHave = round.faultStep - ChaosSettings.SAVE_EVERY;
             if (latest < mustHave) {
