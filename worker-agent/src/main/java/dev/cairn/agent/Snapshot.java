@@ -83,6 +83,17 @@ public interface Snapshot {
     void putReplicated(String name, short[] values);
 
     /**
+     * Adds an entry whose bytes (the buffer's remaining bytes; its position is not changed) are
+     * uploaded straight from {@code buffer}, without a copy into staging: the caller must leave
+     * them unchanged until the save has ended ({@link SaveHandle#committed()} completed, either
+     * way). For buffers that already are a staging area of their own, such as the sidecar's shared
+     * memory. {@code replicated} as {@link #putReplicated(String, ByteBuffer, Manifest.Tensor)}.
+     *
+     * @throws IllegalArgumentException when {@link Manifest.Tensor#check} refuses the buffer's length
+     */
+    void putInPlace(String name, ByteBuffer buffer, Manifest.Tensor tensor, boolean replicated);
+
+    /**
      * Records user metadata (epoch, loss, accuracy) in the manifest: a String, Number or Boolean.
      * Retention can keep the best checkpoints by a numeric metadata key.
      */

@@ -37,8 +37,18 @@ final class StagedShard implements Snapshot {
         }
     }
 
-    /** A filled chunk; bytes [0, {@code length}) of {@code data} are valid. {@code END} has no data. */
-    record Chunk(ByteBuffer data, int length) {}
+    /**
+     * A filled chunk; bytes [0, {@code length}) of {@code data} are valid. {@code END} has no data.
+     * A {@code borrowed} chunk is a slice of a caller's buffer ({@link #putInPlace}), not the pool's.
+     */
+    record Chunk(ByteBuffer data, int length, boolean borrowed) {
+        Chunk(ByteBuffer data, int length) {
+            this(data, length, false);
+        }
+    }
+
+    /** Largest slice of an in-place entry queued as one chunk. */
+    private static final int BORROWED_CHUNK = 64 << 20;
 
     static final Chunk END = new Chunk(null, 0);
 
@@ -173,6 +183,19 @@ final class StagedShard implements Snapshot {
         }
     }
 
+    @Override
+    public void putInPlace(String name, ByteBuffer buffer, Manifest.Tensor tensor, boolean replicated) {
+        ByteBuffer bytes = buffer.slice();
+        register(name, replicated, tensor, bytes.remaining());
+        flush(); // the copied bytes before it go first: the stream keeps the entries' order
+        for (int p = 0; p < bytes.limit(); p += BORROWED_CHUNK) {
+            int n = Math.min(BORROWED_CHUNK, bytes.limit() - p);
+            if (!discarded) {
+                filled.add(new Chunk(bytes.slice(p, n), n, true));
+            }
+        }
+    }
+
     private void appendBytes(String name, boolean replicated, ByteBuffer src) {
         append(name, replicated, DType.BYTES, new long[] {src.remaining()}, src, null);
     }
@@ -183,12 +206,18 @@ final class StagedShard implements Snapshot {
     }
 
     private void append(String name, boolean replicated, Manifest.Tensor tensor, ByteBuffer bytes, ArraySource array) {
+        long length = bytes != null ? bytes.remaining() : array.remaining();
+        register(name, replicated, tensor, length);
+        copyIn(bytes, array, length, name);
+    }
+
+    /** Checks an entry's name and type and adds it to the snapshot's list (before any of its bytes are queued). */
+    private void register(String name, boolean replicated, Manifest.Tensor tensor, long length) {
         try {
             EntryNames.check(name);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(e.getMessage() + " (save of step " + step + ")");
         }
-        long length = bytes != null ? bytes.remaining() : array.remaining();
         try {
             tensor.check(length);
         } catch (IllegalArgumentException e) {
@@ -201,7 +230,9 @@ final class StagedShard implements Snapshot {
             entries.add(new StagedEntry(name, replicated, length, tensor));
         }
         stagedBytes += length;
-        long left = length;
+    }
+
+    private void copyIn(ByteBuffer bytes, ArraySource array, long left, String name) {
         try {
             while (left > 0) {
                 if (current == null) {
@@ -318,7 +349,7 @@ final class StagedShard implements Snapshot {
     }
 
     void release(Chunk c) {
-        if (c.data() != null) {
+        if (c.data() != null && !c.borrowed()) {
             pool.release(c.data());
         }
     }

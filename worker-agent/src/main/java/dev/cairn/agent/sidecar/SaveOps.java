@@ -24,7 +24,8 @@ import java.util.concurrent.TimeoutException;
 /**
  * The save operations: {@code begin_save} reserves a region of the shared file and sends the
  * prepare; {@code commit_save} validates the entry table and answers at once, then the copier
- * thread copies the region into the agent's staging (the trainer is not waiting) and frees it;
+ * thread hands the region's entries to the agent to upload in place (no copy) and the region is
+ * freed when the save ends;
  * {@code wait_save} answers when the save commits or aborts.
  */
 final class SaveOps {
@@ -118,11 +119,8 @@ final class SaveOps {
             for (EntryTable.Entry e : entries) {
                 ByteBuffer bytes = staging.slice(s.offset + e.offset(), e.length());
                 Manifest.Tensor tensor = Manifest.Tensor.of(e.dtype(), e.shape()).withGlobal(e.globalShape(), e.globalOffsets());
-                if (e.replicated()) {
-                    snap.putReplicated(e.name(), bytes, tensor);
-                } else {
-                    snap.put(e.name(), bytes, tensor);
-                }
+                // uploaded straight from the shared file: no second copy competing with the trainers' copies
+                snap.putInPlace(e.name(), bytes, tensor, e.replicated());
             }
             if (metadata != null && metadata.isObject()) {
                 for (Iterator<Map.Entry<String, JsonNode>> it = metadata.fields(); it.hasNext(); ) {
@@ -131,8 +129,10 @@ final class SaveOps {
                     snap.metadata(m.getKey(), v.isTextual() ? v.asText() : v.isBoolean() ? (Object) v.asBoolean() : v.numberValue());
                 }
             }
-            staging.free(s.offset);
-            s.handle.complete(s.save.finish());
+            SaveHandle handle = s.save.finish();
+            // the region belongs to the upload until the save ends, committed or aborted
+            handle.committed().whenComplete((ok, err) -> staging.free(s.offset));
+            s.handle.complete(handle);
         } catch (RuntimeException e) {
             staging.free(s.offset);
             s.save.abort(e.getMessage() == null ? e.toString() : e.getMessage());
