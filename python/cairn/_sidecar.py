@@ -111,9 +111,18 @@ class Sidecar:
     def describe(self) -> str:
         return f"sidecar pid {self.process.pid} at {self.socket_path}"
 
+    def shm_path(self) -> Optional[str]:
+        """The shared staging file the ready line announced, or None."""
+        for field in (self._ready_line or "").split():
+            if field.startswith("shm="):
+                return field[len("shm="):]
+        return None
+
     def stop(self, timeout: float = 30.0) -> Optional[int]:
         """Waits for the sidecar to exit (it does once the connection closed), terminating it
-        after ``timeout``; removes the socket directory. The exit status."""
+        after ``timeout``; removes the socket directory and, when the sidecar could not (it was
+        killed), its shared staging file: tmpfs pages live until the file is deleted. The exit
+        status."""
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -125,4 +134,13 @@ class Sidecar:
                 self.process.kill()
                 code = self.process.wait()
         shutil.rmtree(self._dir, ignore_errors=True)
+        shm = self.shm_path()
+        if shm is not None and os.path.basename(shm).startswith("cairn-"):
+            try:
+                os.unlink(shm)  # the process has exited: nobody else uses the file
+                _LOG.info("removed the shared staging file %s of the ended sidecar", shm)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                _LOG.warning("could not remove the sidecar's shared staging file %s: %s", shm, e)
         return code

@@ -8,6 +8,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from fake_sidecar import FakeSidecar  # noqa: E402
 
+SHM = "/dev/shm"
+
+
+def _shm_files():
+    return {n for n in os.listdir(SHM) if n.startswith("cairn-")} if os.path.isdir(SHM) else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_shared_staging_file_outlives_the_suite():
+    """A sidecar's staging file is tmpfs memory until it is deleted: tests kill sidecars, and a
+    file left by each run once filled the machine's memory. None created by the suite may remain."""
+    before = _shm_files()
+    yield
+    left = sorted(_shm_files() - before)
+    assert not left, f"shared staging files left in {SHM}: {left}"
+
 
 @pytest.fixture
 def fake(tmp_path):

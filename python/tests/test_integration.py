@@ -82,12 +82,16 @@ def test_mirrored_save_by_two_workers_restores_on_both(coordinator, tmp_path):
 def test_when_the_sidecar_is_killed_saves_fail_and_training_goes_on(coordinator):
     address, world = coordinator
     mgr = _manager(address, 0, world)
+    shm = mgr._process.shm_path()
+    assert shm is not None and os.path.exists(shm)
     mgr._process.process.send_signal(signal.SIGKILL)
     _until(lambda: not mgr.sidecar_alive, what="the connection to drop")
     with pytest.raises(cairn.SidecarError, match="cairn sidecar at .*agent.sock"):
         mgr.save(1, {"x": 1}).result(30)
     assert mgr.save_due(2) is False
+    assert os.path.exists(shm)  # the killed sidecar could not delete it
     mgr.reconnect()
+    assert not os.path.exists(shm), "the dead sidecar's staging file (tmpfs memory) must be removed"
     assert mgr.save(3, {"x": 1}).result(60) == 3
     mgr.close()
 

@@ -86,6 +86,7 @@ public final class Sidecar implements AutoCloseable {
     public static Sidecar start(Options options, Consumer<String> ready) throws IOException {
         AgentConfig a = options.agent();
         Path shm = options.shmDir().resolve("cairn-" + a.runId() + "-" + a.workerIndex() + "-" + ProcessHandle.current().pid());
+        SharedStaging.sweepStale(options.shmDir());
         SharedStaging staging = SharedStaging.create(shm, options.stagingBytes());
         CairnAgent agent = null;
         try {
