@@ -306,7 +306,16 @@ public final class Coordinator implements AutoCloseable {
         }
         loop.shutdown();
         committer.close();
-        leaseTimer.shutdownNow();
+        // let a renewal in progress finish: interrupted, its create may take effect with its answer lost
+        leaseTimer.shutdown();
+        try {
+            if (!leaseTimer.awaitTermination(10, TimeUnit.SECONDS)) {
+                leaseTimer.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            leaseTimer.shutdownNow();
+        }
         if (!deposing.get()) {
             lease.release();
         }

@@ -1,6 +1,7 @@
 package dev.cairn.coordinator;
 
 import dev.cairn.storage.CheckpointStore;
+import dev.cairn.storage.CommitStateUnknownException;
 import dev.cairn.storage.NoSuchObjectException;
 import dev.cairn.storage.ObjectInfo;
 import java.io.IOException;
@@ -227,9 +228,54 @@ public final class CoordinatorLease {
     private void writeNext(Instant now, Instant expiry, boolean release) throws IOException {
         long next = seq + 1;
         Holder h = new Holder(epoch(), next, identity.host(), identity.pid(), identity.startedAt(), identity.runId(), now, expiry, release);
-        if (!store.createIfAbsent(key(epoch(), next), encode(h))) {
-            throw new DeposedException("renewal " + next + " of epoch " + epoch() + " on " + store.uri() + " already exists: another process writes this epoch");
+        if (!createOrFindOwn(key(epoch(), next), h)) {
+            // the object is ours: an earlier renewal took effect although its answer was lost (an S3
+            // request cut off by a stop, say). Adopt it, then write this one after it.
+            Holder own = decode(epoch(), next, store.readAll(key(epoch(), next)));
+            advanceTo(next, own.expiresAt());
+            writeNext(now, expiry, release);
+            return;
         }
+        advanceTo(next, expiry);
+    }
+
+    /**
+     * Creates {@code key}: true when this call created it; false when the object is this process's
+     * own (written by an earlier attempt whose outcome was unknown).
+     *
+     * @throws DeposedException when another process wrote it
+     * @throws CommitStateUnknownException when the outcome is unknown and the object is not there
+     */
+    private boolean createOrFindOwn(String key, Holder h) throws IOException {
+        CommitStateUnknownException unknown = null;
+        try {
+            if (store.createIfAbsent(key, encode(h))) {
+                return true;
+            }
+        } catch (CommitStateUnknownException e) {
+            unknown = e;
+        }
+        Optional<Holder> there;
+        try {
+            there = Optional.of(decode(h.epoch(), h.seq(), store.readAll(key)));
+        } catch (NoSuchObjectException e) {
+            there = Optional.empty();
+        }
+        if (there.isPresent() && isOwn(there.get())) {
+            return false;
+        }
+        if (there.isEmpty() && unknown != null) {
+            throw unknown; // it did not take effect: the next renewal tries the same sequence number again
+        }
+        throw new DeposedException("renewal " + h.seq() + " of epoch " + epoch() + " on " + store.uri()
+                + " already exists: another process writes this epoch");
+    }
+
+    private boolean isOwn(Holder h) {
+        return h.host().equals(identity.host()) && h.pid() == identity.pid() && h.startedAt().equals(identity.startedAt());
+    }
+
+    private void advanceTo(long next, Instant expiry) {
         String old = key(epoch(), seq);
         seq = next;
         expiresAt = expiry;

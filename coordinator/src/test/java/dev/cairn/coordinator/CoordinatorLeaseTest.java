@@ -137,4 +137,49 @@ class CoordinatorLeaseTest {
                 .as("an unreadable lease record counts as live, never as free").hasMessageContaining("epoch 1");
         assertThat(CoordinatorLease.acquire(store, clock, LEASE, "run-b", true).epoch()).isEqualTo(2);
     }
+
+    @Test
+    void aRenewalWhoseAnswerWasLostIsAdoptedSoTheReleaseStillFreesTheRoot() throws Exception {
+        // the create takes effect, then the answer is lost and so is the read that would tell (an S3
+        // request, and the one after it, cut off by the stop that follows)
+        java.util.concurrent.atomic.AtomicBoolean loseNextAnswer = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean failNextRead = new java.util.concurrent.atomic.AtomicBoolean();
+        CheckpointStore lossy = (CheckpointStore) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {CheckpointStore.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("readAll") && failNextRead.getAndSet(false)) {
+                        throw new java.io.InterruptedIOException("interrupted");
+                    }
+                    Object result;
+                    try {
+                        result = method.invoke(store, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                    if (method.getName().equals("createIfAbsent") && loseNextAnswer.getAndSet(false)) {
+                        failNextRead.set(true);
+                        throw new dev.cairn.storage.CommitStateUnknownException("atomic create of " + args[0] + " may or may not have taken effect",
+                                new java.io.InterruptedIOException());
+                    }
+                    return result;
+                });
+        CoordinatorLease lease = CoordinatorLease.acquire(lossy, clock, LEASE, "run-a", false);
+        clock.advance(Duration.ofSeconds(10));
+        loseNextAnswer.set(true);
+        assertThatThrownBy(lease::renew).isInstanceOf(java.io.InterruptedIOException.class);
+        assertThat(store.list(CoordinatorLease.PREFIX)).extracting(ObjectInfo::key).contains(CoordinatorLease.key(1, 1));
+
+        lease.release();
+
+        assertThat(CoordinatorLease.current(store).orElseThrow().liveAt(clock.instant())).isFalse();
+        assertThat(CoordinatorLease.acquire(store, clock, LEASE, "run-b", false).epoch()).isEqualTo(2);
+    }
+
+    @Test
+    void aRenewalNumberWrittenByAnotherProcessDeposes() throws Exception {
+        CoordinatorLease lease = CoordinatorLease.acquire(store, clock, LEASE, "run-a", false);
+        store.createIfAbsent(CoordinatorLease.key(1, 1), "someone else".getBytes());
+        clock.advance(Duration.ofSeconds(10));
+
+        assertThatThrownBy(lease::renew).isInstanceOf(CoordinatorLease.DeposedException.class).hasMessageContaining("another process");
+    }
 }
