@@ -54,6 +54,9 @@ final class BenchThroughput {
         int warmupSaves = rounds.warmupSaves();
         List<Double> copyMs = new ArrayList<>();
         List<Double> stallMs = new ArrayList<>();
+        List<Double> stallPrepareMs = new ArrayList<>();
+        List<Double> stallCopyMs = new ArrayList<>();
+        List<Double> stallSealMs = new ArrayList<>();
         List<Double> naiveMs = new ArrayList<>();
         List<Double> saveMiBps = new ArrayList<>();
         List<Double> rawWriteMiBps = new ArrayList<>();
@@ -82,11 +85,16 @@ final class BenchThroughput {
                         double naive = baselines.naiveSave(step);
                         double stall = save[0] / 1e6;
                         double saveS = save[1] / 1e9;
-                        BenchReport.progress("%s %d: copy %.1f ms, stall %.1f ms, naive stall %.1f ms; save %.0f MiB/s, plain write %.0f MiB/s",
-                                warmup ? "warm-up" : "round", round, copy, stall, naive, mib / saveS, mib / (raw / 1e3));
+                        BenchReport.progress("%s %d: copy %.1f ms, stall %.1f ms (prepare %.1f, copy into staging %.1f, seal %.1f), naive stall %.1f ms;"
+                                        + " save %.0f MiB/s, plain write %.0f MiB/s",
+                                warmup ? "warm-up" : "round", round, copy, stall, save[2] / 1e6, save[3] / 1e6, save[4] / 1e6, naive,
+                                mib / saveS, mib / (raw / 1e3));
                         if (!warmup) {
                             copyMs.add(copy);
                             stallMs.add(stall);
+                            stallPrepareMs.add(save[2] / 1e6);
+                            stallCopyMs.add(save[3] / 1e6);
+                            stallSealMs.add(save[4] / 1e6);
                             naiveMs.add(naive);
                             saveMiBps.add(mib / saveS);
                             rawWriteMiBps.add(mib / (raw / 1e3));
@@ -136,6 +144,10 @@ final class BenchThroughput {
         Map<String, Object> perRound = new LinkedHashMap<>();
         perRound.put("stallMs", round2(stallMs));
         perRound.put("copyMs", round2(copyMs));
+        // the slowest worker's stall in parts: save() call → its copy starts, the copy, copy end → return
+        perRound.put("stallPrepareMs", round2(stallPrepareMs));
+        perRound.put("stallCopyMs", round2(stallCopyMs));
+        perRound.put("stallSealMs", round2(stallSealMs));
         perRound.put("naiveStallMs", round2(naiveMs));
         perRound.put("saveMiBps", round2(saveMiBps));
         perRound.put("rawWriteMiBps", round2(rawWriteMiBps));
@@ -215,14 +227,21 @@ final class BenchThroughput {
         return Collections.synchronizedList(new ArrayList<>(Collections.nCopies(workers, (CompletableFuture<Long>) null)));
     }
 
-    /** Returns {max stall nanos, first save() call to commit nanos}. */
+    /**
+     * Returns {max stall nanos, first save() call to commit nanos, and the slowest worker's stall in
+     * three parts: save() call to the start of its copy (the prepare), the copy into staging, end of
+     * the copy to save()'s return (sealing)}.
+     */
     private long[] cairnSave(BenchWorkers w, List<CairnAgent> agents, long step) throws Exception {
         AtomicLong firstCall = new AtomicLong(Long.MAX_VALUE);
         List<CompletableFuture<Long>> committedAt = commits(w.workers);
+        long[][] parts = new long[w.workers][3];
         long[] stalls = w.parallel(worker -> {
             long t0 = System.nanoTime();
             firstCall.accumulateAndGet(t0, Math::min);
+            long[] copyAt = new long[2];
             SaveHandle h = agents.get(worker).save(step, snap -> {
+                copyAt[0] = System.nanoTime();
                 ByteBuffer src = w.state[worker].duplicate();
                 for (long off = 0, e = 0; off < shardBytes; off += entryBytes, e++) {
                     int n = (int) Math.min(entryBytes, shardBytes - off);
@@ -230,13 +249,20 @@ final class BenchThroughput {
                     snap.put(BenchWorkers.entryName((int) e), src);
                 }
                 snap.metadata("step", step);
+                copyAt[1] = System.nanoTime();
             });
-            long stall = System.nanoTime() - t0;
+            long end = System.nanoTime();
+            parts[worker] = new long[] {copyAt[0] - t0, copyAt[1] - copyAt[0], end - copyAt[1]};
             committedAt.set(worker, BenchWorkers.committedAt(h));
-            return stall;
+            return end - t0;
         });
         long last = BenchWorkers.lastCommit(committedAt);
-        return new long[] {BenchStats.max(stalls), last - firstCall.get()};
+        int slowest = 0;
+        for (int i = 1; i < stalls.length; i++) {
+            slowest = stalls[i] > stalls[slowest] ? i : slowest;
+        }
+        long[] p = parts[slowest];
+        return new long[] {stalls[slowest], last - firstCall.get(), p[0], p[1], p[2]};
     }
 
     /**
