@@ -77,6 +77,11 @@ public final class BenchCommand implements Callable<Integer> {
             + "(default ${DEFAULT-VALUE}).")
     int jitWarmup;
 
+    @Option(names = "--jit-quiet-ms", defaultValue = "100", description = "Before each timed copy and save, wait (at most 3 s) "
+            + "until the JIT has compiled nothing for this long, so compiler threads do not share the cores with the copy; 0 does "
+            + "not wait (default ${DEFAULT-VALUE}).")
+    int jitQuietMs;
+
     @Option(names = "--memory-shard-mib", defaultValue = "128", description = "Shard size of the memory figure; the staging "
             + "budget is 1/8 of it (default ${DEFAULT-VALUE}).")
     int memoryShardMib;
@@ -150,7 +155,7 @@ public final class BenchCommand implements Callable<Integer> {
                     + (needHeap >> 20) + " MiB (staging plus the copy baseline); this JVM has " + (Runtime.getRuntime().maxMemory() >> 20)
                     + " MiB: run with CAIRN_JAVA_OPTS=-Xmx" + ((needHeap >> 30) + 1) + "g or fewer/smaller shards");
         }
-        BenchThroughput.Rounds rounds = new BenchThroughput.Rounds(workers, saves, warmupSaves, jitWarmup, phases);
+        BenchThroughput.Rounds rounds = new BenchThroughput.Rounds(workers, saves, warmupSaves, jitWarmup, jitQuietMs, phases);
         try (BenchStorage storage = new BenchStorage(backend, keep)) {
             StorageUri root = storage.open(this.storage);
             describe(root, storage.embeddedServer(), entryBytes);
@@ -215,6 +220,7 @@ public final class BenchCommand implements Callable<Integer> {
         out.put("saves", saves);
         out.put("warmupSaves", warmupSaves);
         out.put("jitWarmupSaves", jitWarmup);
+        out.put("jitQuietMs", jitQuietMs);
         out.put("workersAre", "trainer threads in this JVM, one CairnAgent (own gRPC connection) per worker; state off-heap");
         BenchReport.progress("backend %s at %s; %d workers x %d MiB, %d saves + %d warm-up; %d cores", backend, root, workers, shardMib,
                 saves, warmupSaves, Runtime.getRuntime().availableProcessors());
@@ -265,6 +271,9 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (warmupSaves < 1) {
             throw new IllegalArgumentException("--warmup-saves must be at least 1 (it touches the staging memory), was " + warmupSaves);
+        }
+        if (jitQuietMs < 0) {
+            throw new IllegalArgumentException("--jit-quiet-ms must not be negative, was " + jitQuietMs);
         }
         if (jitWarmup < 0) {
             throw new IllegalArgumentException("--jit-warmup must not be negative, was " + jitWarmup);

@@ -32,7 +32,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class BenchThroughput {
     /** The options of the throughput rounds. */
-    record Rounds(int workers, int saves, int warmupSaves, int jitWarmup, boolean phases) {}
+    record Rounds(int workers, int saves, int warmupSaves, int jitWarmup, int jitQuietMs, boolean phases) {}
 
     private final Rounds rounds;
     private final StorageUri uri;
@@ -80,7 +80,9 @@ final class BenchThroughput {
                         boolean warmup = round <= 0;
                         long step = warmedUp + warmupSaves + round;
                         double raw = baselines.rawWrite();
+                        BenchStats.awaitJitQuiet(rounds.jitQuietMs());
                         double copy = baselines.copy(); // right before the save: the same conditions
+                        BenchStats.awaitJitQuiet(rounds.jitQuietMs());
                         long[] save = cairnSave(w, agents, step);
                         double naive = baselines.naiveSave(step);
                         double stall = save[0] / 1e6;
@@ -165,21 +167,29 @@ final class BenchThroughput {
         out.put("pairedRatioMedians", paired);
     }
 
+    /** Entries of a JIT warm-up save (at least): enough that per-entry code reaches C2 in 100 saves. */
+    private static final int WARMUP_ENTRIES = 256;
+    /** Staging chunks of the JIT warm-up agents: the smallest, so per-chunk code runs as often as per-entry code. */
+    private static final int WARMUP_CHUNK_BYTES = 4096;
+
     /**
      * Warms the JIT up: {@code --jit-warmup} saves, and as many restores by fresh agents, of a small
-     * shard with the same entries (4 KiB each). Each save runs the save path's code only once per
-     * entry or chunk, so without this the compiler threads are still busy in the measured rounds and
-     * take CPU from the trainers' copy (seen as C1/C2 thread time inside the stall on 2 cores).
-     * Returns the last step saved.
+     * shard of at least {@value #WARMUP_ENTRIES} entries of 1 KiB, staged in 4 KiB chunks. A save
+     * runs most of its code once per entry or per chunk, so tiered compilation needs many saves: with
+     * the real shape (32 entries of 8 MiB in 4 MiB chunks) the per-chunk code ran ~64 times a save,
+     * and the C1/C2 compiler threads still took 12–66 ms of CPU inside every measured ~85 ms stall
+     * (per-thread CPU from {@code /proc/self/task}, {@code --phases}) — on 2 cores, from the
+     * trainers' copy. Small entries and chunks run the same code ~100 000 times before the measured
+     * rounds. Returns the last step saved.
      */
     private long jitWarmup(BenchWorkers w, int port) throws Exception {
         int jitWarmup = rounds.jitWarmup();
         if (jitWarmup == 0) {
             return 0;
         }
-        List<CairnAgent> agents = w.connect(port);
-        int entries = (int) Math.max(1, shardBytes / entryBytes);
-        int small = Math.min(4096, entryBytes);
+        List<CairnAgent> agents = w.connect(port, WARMUP_CHUNK_BYTES);
+        int entries = (int) Math.max(WARMUP_ENTRIES, shardBytes / entryBytes);
+        int small = (int) Math.min(1024, shardBytes / entries);
         byte[][] target = new byte[w.workers][small];
         long t0 = System.nanoTime();
         for (int i = 1; i <= jitWarmup; i++) {
@@ -236,6 +246,9 @@ final class BenchThroughput {
         AtomicLong firstCall = new AtomicLong(Long.MAX_VALUE);
         List<CompletableFuture<Long>> committedAt = commits(w.workers);
         long[][] parts = new long[w.workers][3];
+        Map<String, Long> cpuBefore = rounds.phases() ? threadCpu() : null;
+        long uptimeBefore = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime();
+        long processBefore = OS.getProcessCpuTime();
         long[] stalls = w.parallel(worker -> {
             long t0 = System.nanoTime();
             firstCall.accumulateAndGet(t0, Math::min);
@@ -256,6 +269,21 @@ final class BenchThroughput {
             committedAt.set(worker, BenchWorkers.committedAt(h));
             return end - t0;
         });
+        if (cpuBefore != null) {
+            // --phases: what else ran while the trainers were blocked (thread CPU by name; process
+            // CPU includes the JIT and GC, which no Java thread accounts for)
+            long process = OS.getProcessCpuTime() - processBefore;
+            Map<String, Long> after = threadCpu();
+            StringBuilder line = new StringBuilder();
+            after.forEach((name, t) -> {
+                long d = t - cpuBefore.getOrDefault(name, 0L);
+                if (d >= 500_000) {
+                    line.append(String.format(" %s %.1f", name, d / 1e6));
+                }
+            });
+            BenchReport.progress("step %d: CPU ms while the trainers were blocked (JVM uptime %d-%d ms): process %.1f;%s", step,
+                    uptimeBefore, java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime(), process / 1e6, line);
+        }
         long last = BenchWorkers.lastCommit(committedAt);
         int slowest = 0;
         for (int i = 1; i < stalls.length; i++) {
@@ -263,6 +291,32 @@ final class BenchThroughput {
         }
         long[] p = parts[slowest];
         return new long[] {stalls[slowest], last - firstCall.get(), p[0], p[1], p[2]};
+    }
+
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+
+    /**
+     * CPU nanos of this process's threads summed by name (digits dropped, so pools add up), from
+     * Linux's {@code /proc/self/task/<tid>/schedstat}: it includes the JVM's own threads (JIT
+     * compilers, GC, VM thread), which Java's thread list does not. Empty elsewhere.
+     */
+    private static Map<String, Long> threadCpu() {
+        Map<String, Long> out = new java.util.TreeMap<>();
+        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
+        if (tasks == null) {
+            return out;
+        }
+        for (java.io.File t : tasks) {
+            try {
+                String comm = java.nio.file.Files.readString(t.toPath().resolve("comm")).trim();
+                String sched = java.nio.file.Files.readString(t.toPath().resolve("schedstat")).trim();
+                out.merge(comm.replaceAll("\\d+", "#"), Long.parseLong(sched.split(" ")[0]), Long::sum);
+            } catch (IOException | RuntimeException e) {
+                // the thread ended meanwhile
+            }
+        }
+        return out;
     }
 
     /**

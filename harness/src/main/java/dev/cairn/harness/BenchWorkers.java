@@ -95,12 +95,18 @@ final class BenchWorkers implements AutoCloseable {
 
     /** One agent per worker, each with staging for a whole shard; {@code --phases} prints every agent phase. */
     List<CairnAgent> connect(int port) throws Exception {
+        return connect(port, AgentConfig.builder("h:1", RUN, 0, 1).build().chunkBytes());
+    }
+
+    /** As {@link #connect(int)}, with staging chunks of {@code chunkBytes}. */
+    List<CairnAgent> connect(int port, int chunkBytes) throws Exception {
         List<CairnAgent> agents = new ArrayList<>();
         try {
             for (int w = 0; w < workers; w++) {
                 int worker = w;
                 agents.add(CairnAgent.connect(AgentConfig.builder("127.0.0.1:" + port, RUN, w, workers)
                         .stagingBytes(shardBytes + (8L << 20))
+                        .chunkBytes(chunkBytes)
                         .hooks(new AgentHooks() {
                             @Override
                             public void onPhase(Phase phase, long step) {
