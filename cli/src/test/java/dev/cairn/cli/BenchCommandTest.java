@@ -45,6 +45,8 @@ class BenchCommandTest {
         assertThat(json.get("jvm").asText()).isNotBlank();
         assertThat(json.get("backend").asText()).isEqualTo("file");
         assertThat(json.get("coordWorkers").asInt()).isEqualTo(3);
+        assertThat(json.get("jitQuietMs").asInt()).isEqualTo(100);
+        assertThat(json.get("rounds").get("stallCopyMs")).hasSize(1);
         assertThat(json.get("coordination")).hasSize(2);
         assertThat(json.get("coordination").get(1).get("warmupRounds").asInt()).isEqualTo(2);
         assertThat(json.get("coordination").get(1).get("rounds").asInt()).isEqualTo(3);
@@ -85,7 +87,7 @@ class BenchCommandTest {
         int code;
         try {
             System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-            code = Main.execute("bench", "--storage", dir.toString(), "--only", "sizes,kept", "--jit-warmup", "2", "--warmup-saves", "1", "--workers", "2", "--entry-kib", "256",
+            code = Main.execute("bench", "--storage", dir.toString(), "--only", "sizes,kept", "--jit-warmup", "2", "--jit-quiet-ms", "0", "--warmup-saves", "1", "--workers", "2", "--entry-kib", "256",
                     "--shard-sizes", "1,2", "--saves", "1", "--kept", "3,1", "--kept-rounds", "2", "--json");
         } finally {
             System.setOut(stdout);
@@ -157,6 +159,7 @@ class BenchCommandTest {
         "--kept|10,-1|--kept: every count must be between 1 and 1000000, was -1",
         "--only|sizes,bogus|was 'bogus'",
         "--reshard|4-3|--reshard must be N:M with 1 <= N, M <= 64 (e.g. 4:3), was 4-3",
+        "--jit-quiet-ms|-1|--jit-quiet-ms must not be negative, was -1",
     })
     void badSweepInputIsOneLineNamingTheValue(String option, String value, String message) {
         String err = badInput("bench", option, value, "--json");
