@@ -66,7 +66,7 @@ class BenchCommandTest {
         int code;
         try {
             System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-            code = Main.execute("bench", "--storage", dir.toString(), "--only", "coordination", "--coord-workers", "2,65", "--coord-rounds", "3",
+            code = Main.execute("bench", "--storage", dir.toString(), "--only", "coordination", "--jit-quiet-ms", "0", "--coord-workers", "2,65", "--coord-rounds", "3",
                     "--coord-warmup", "2", "--json");
         } finally {
             System.setOut(stdout);

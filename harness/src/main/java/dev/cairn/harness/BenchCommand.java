@@ -77,9 +77,9 @@ public final class BenchCommand implements Callable<Integer> {
             + "(default ${DEFAULT-VALUE}).")
     int jitWarmup;
 
-    @Option(names = "--jit-quiet-ms", defaultValue = "100", description = "Before each timed copy and save, wait (at most 3 s) "
-            + "until the JIT has compiled nothing for this long, so compiler threads do not share the cores with the copy; 0 does "
-            + "not wait (default ${DEFAULT-VALUE}).")
+    @Option(names = "--jit-quiet-ms", defaultValue = "100", description = "Before each timed copy and save, and each measured "
+            + "coordination round, wait (at most 3 s) until the JIT has compiled nothing for this long, so compiler threads do not "
+            + "share the cores with what is timed; 0 does not wait (default ${DEFAULT-VALUE}).")
     int jitQuietMs;
 
     @Option(names = "--memory-shard-mib", defaultValue = "128", description = "Shard size of the memory figure; the staging "
@@ -167,7 +167,7 @@ public final class BenchCommand implements Callable<Integer> {
                 new BenchThroughput(rounds, BenchStorage.child(root, "throughput"), shardBytes, entryBytes, out).run();
             }
             if (only.contains("coordination")) {
-                new BenchCoordination(coordWorkers, coordRounds, coordWarmup, coordSim).run(BenchStorage.child(root, "coordination"), out);
+                new BenchCoordination(coordWorkers, coordRounds, coordWarmup, coordSim, jitQuietMs).run(BenchStorage.child(root, "coordination"), out);
             }
             if (only.contains("reshard")) {
                 int[] nm = reshardWorlds();

@@ -36,16 +36,19 @@ final class BenchCoordination {
     private final int rounds;
     private final int warmup;
     private final boolean simAlways;
+    private final int jitQuietMs;
 
     /**
      * {@code warmup} unmeasured and {@code rounds} measured saves for each of {@code worlds}, with
-     * simulated workers at every size when {@code simAlways}, else above {@link #MAX_AGENT_WORLD}.
+     * simulated workers at every size when {@code simAlways}, else above {@link #MAX_AGENT_WORLD};
+     * before each measured round, waits up to 3 s for {@code jitQuietMs} without compilation.
      */
-    BenchCoordination(int[] worlds, int rounds, int warmup, boolean simAlways) {
+    BenchCoordination(int[] worlds, int rounds, int warmup, boolean simAlways, int jitQuietMs) {
         this.worlds = worlds;
         this.rounds = rounds;
         this.warmup = warmup;
         this.simAlways = simAlways;
+        this.jitQuietMs = jitQuietMs;
     }
 
     void run(StorageUri root, Map<String, Object> out) throws Exception {
@@ -87,6 +90,10 @@ final class BenchCoordination {
             for (int round = 0; round < warmup + rounds; round++) {
                 boolean measured = round >= warmup;
                 if (measured) {
+                    // C2 compiles of gRPC's and Netty's deeply inlined paths take 0.5-1.7 s of CPU each
+                    // (JFR: 23 s of compilation in a 200-round run at 1,024 workers), so they outlast
+                    // the warm-up and share the 2 cores with the rounds: let the queue drain first
+                    BenchStats.awaitJitQuiet(jitQuietMs);
                     profile.startRound();
                 }
                 long t0 = System.nanoTime();

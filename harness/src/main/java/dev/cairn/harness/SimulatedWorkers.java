@@ -94,6 +94,7 @@ final class SimulatedWorkers implements AutoCloseable {
                     .keepAliveTime(2, TimeUnit.SECONDS)
                     .keepAliveTimeout(2, TimeUnit.SECONDS)
                     .keepAliveWithoutCalls(true)
+                    .disableRetry() // a session stream is never replayed; without it every call carries a retry buffer
                     // inbound only answers a release or completes a future: no hop to another executor
                     .directExecutor()
                     .build());
