@@ -228,11 +228,11 @@ public final class CoordinatorLease {
     private void writeNext(Instant now, Instant expiry, boolean release) throws IOException {
         long next = seq + 1;
         Holder h = new Holder(epoch(), next, identity.host(), identity.pid(), identity.startedAt(), identity.runId(), now, expiry, release);
-        if (!createOrFindOwn(key(epoch(), next), h)) {
-            // the object is ours: an earlier renewal took effect although its answer was lost (an S3
-            // request cut off by a stop, say). Adopt it, then write this one after it.
-            Holder own = decode(epoch(), next, store.readAll(key(epoch(), next)));
-            advanceTo(next, own.expiresAt());
+        Optional<Holder> own = createOrFindOwn(key(epoch(), next), h);
+        if (own.isPresent()) {
+            // an earlier renewal of ours took effect although its answer was lost (an S3 request cut
+            // off by a stop, say): adopt it, then write this one after it
+            advanceTo(next, own.get().expiresAt());
             writeNext(now, expiry, release);
             return;
         }
@@ -240,17 +240,17 @@ public final class CoordinatorLease {
     }
 
     /**
-     * Creates {@code key}: true when this call created it; false when the object is this process's
-     * own (written by an earlier attempt whose outcome was unknown).
+     * Creates {@code key}: empty when this call created it; this process's own object when an
+     * earlier attempt, whose outcome was unknown, had.
      *
      * @throws DeposedException when another process wrote it
      * @throws CommitStateUnknownException when the outcome is unknown and the object is not there
      */
-    private boolean createOrFindOwn(String key, Holder h) throws IOException {
+    private Optional<Holder> createOrFindOwn(String key, Holder h) throws IOException {
         CommitStateUnknownException unknown = null;
         try {
             if (store.createIfAbsent(key, encode(h))) {
-                return true;
+                return Optional.empty();
             }
         } catch (CommitStateUnknownException e) {
             unknown = e;
@@ -262,7 +262,7 @@ public final class CoordinatorLease {
             there = Optional.empty();
         }
         if (there.isPresent() && isOwn(there.get())) {
-            return false;
+            return there;
         }
         if (there.isEmpty() && unknown != null) {
             throw unknown; // it did not take effect: the next renewal tries the same sequence number again

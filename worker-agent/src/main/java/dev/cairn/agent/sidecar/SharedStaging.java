@@ -128,6 +128,9 @@ final class SharedStaging implements AutoCloseable {
             Files.delete(f); // still locked by us: no sidecar can be using it
             LOG.info("deleted the stale shared staging file {} ({} bytes) of a sidecar that is gone", f, size);
             return size;
+        } catch (java.nio.file.AccessDeniedException e) {
+            LOG.debug("shared staging file {} is another user's: {}", f, e.toString());
+            return 0;
         } catch (IOException | RuntimeException e) {
             LOG.warn("could not check the shared staging file {}: {}", f, e.toString());
             return 0;
