@@ -53,13 +53,18 @@ def coordinator(tmp_path: Path, world: int, run_id: str, *extra: str, storage_ur
         assert process.poll() is None, (tmp_path / f"coordinator-{run_id}.log").read_text()
         yield f"127.0.0.1:{port_file.read_text().strip()}", storage
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         log.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:
@@ -97,12 +102,7 @@ def s3_server(tmp_path: Path) -> Iterator[Tuple[str, Path]]:
         until(listening, 60, "S3Proxy to listen")
         yield f"http://127.0.0.1:{port}", base / S3_BUCKET
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         log.close()
 
 

@@ -95,7 +95,7 @@ final class BenchWorkers implements AutoCloseable {
 
     /** One agent per worker, each with staging for a whole shard; {@code --phases} prints every agent phase. */
     List<CairnAgent> connect(int port) throws Exception {
-        return connect(port, AgentConfig.builder("h:1", RUN, 0, 1).build().chunkBytes());
+        return connect(port, AgentConfig.DEFAULT_CHUNK_BYTES);
     }
 
     /** As {@link #connect(int)}, with staging chunks of {@code chunkBytes}. */

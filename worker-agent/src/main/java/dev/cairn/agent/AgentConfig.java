@@ -38,6 +38,8 @@ public record AgentConfig(
         String storageOverride,
         Duration connectTimeout,
         AgentHooks hooks) {
+    /** Staging chunk size unless {@link Builder#chunkBytes} says otherwise: 4 MiB. */
+    public static final int DEFAULT_CHUNK_BYTES = 4 << 20;
 
     public AgentConfig {
         requireNonNull(coordinator, "coordinator is null");
@@ -82,7 +84,7 @@ public record AgentConfig(
         private Path tlsCert;
         private Path tlsKey;
         private long stagingBytes = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
-        private int chunkBytes = 4 << 20;
+        private int chunkBytes = DEFAULT_CHUNK_BYTES;
         private String storageOverride;
         private Duration connectTimeout = Duration.ofSeconds(30);
         private AgentHooks hooks = AgentHooks.NONE;
