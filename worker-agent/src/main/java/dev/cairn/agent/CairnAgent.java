@@ -352,11 +352,12 @@ public final class CairnAgent implements AutoCloseable {
 
     /**
      * On SIGTERM (a preemption notice), asks the coordinator for an emergency save at the next step
-     * boundary and holds JVM shutdown until it commits or {@code grace} passes. The training loop
+     * boundary and holds JVM shutdown until it commits or {@code grace} passes; callbacks chained on
+     * that save's {@link SaveHandle#committed()} future have run by then. The training loop
      * must keep calling {@link #isSaveDue} and {@link #save} meanwhile, as it does.
      */
     public void installPreemptionHook(Duration grace) {
-        PreemptionHook.install(session, config.workerIndex(), grace, () -> closed);
+        PreemptionHook.install(session, tracker, config.workerIndex(), grace, () -> closed);
     }
 
     /**

@@ -7,9 +7,11 @@ import dev.cairn.protocol.SaveOutcome;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -101,6 +103,20 @@ final class SaveTracker {
             // shut down: nothing the user chained can still be waited for by this agent; complete in place
             task.run();
         }
+    }
+
+    /**
+     * Waits until every completion queued on the events thread so far has run (so callbacks a user
+     * chained on a committed future have run), or the deadline ({@link System#nanoTime}) passes.
+     */
+    void awaitQueuedEvents(long deadlineNanos) throws InterruptedException {
+        CountDownLatch drained = new CountDownLatch(1);
+        try {
+            events.execute(drained::countDown);
+        } catch (RejectedExecutionException e) {
+            return; // shut down: queued completions ran or run in place
+        }
+        drained.await(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
     }
 
     /** Lets completions already queued run, accepts no more (after the channel is closed). */

@@ -1,0 +1,72 @@
+package dev.cairn.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cairn.proto.v1.CheckpointRef;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The preemption hook lets the JVM exit once {@link SaveTracker#awaitQueuedEvents} returns, so it
+ * must not return while a callback chained on a committed future is still queued or running.
+ */
+class SaveTrackerTest {
+    private static final long FAR = TimeUnit.SECONDS.toNanos(60);
+
+    @Test
+    void aCommitCallbackHasRunWhenTheQueuedEventsAreAwaited() throws Exception {
+        SaveTracker tracker = new SaveTracker(0);
+        try {
+            PendingSave ps = new PendingSave(7);
+            tracker.register(ps);
+            AtomicBoolean ran = new AtomicBoolean();
+            ps.committed.thenRun(() -> ran.set(true));
+
+            tracker.onCommitted(CheckpointRef.newBuilder().setStep(7).setSaveId("7-a").setManifestKey("m").build());
+            tracker.awaitQueuedEvents(System.nanoTime() + FAR);
+
+            assertThat(ran).isTrue();
+            assertThat(ps.committed.join().saveId()).isEqualTo("7-a");
+        } finally {
+            tracker.shutdown();
+        }
+    }
+
+    @Test
+    void aCallbackStillRunningHoldsTheWaitUntilTheDeadline() throws Exception {
+        SaveTracker tracker = new SaveTracker(0);
+        CountDownLatch gate = new CountDownLatch(1);
+        try {
+            PendingSave ps = new PendingSave(3);
+            tracker.register(ps);
+            ps.committed.thenRun(() -> {
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            tracker.onCommitted(CheckpointRef.newBuilder().setStep(3).setSaveId("3-a").setManifestKey("m").build());
+
+            long waitNanos = TimeUnit.MILLISECONDS.toNanos(200);
+            long start = System.nanoTime();
+            tracker.awaitQueuedEvents(start + waitNanos);
+
+            assertThat(System.nanoTime() - start).isGreaterThanOrEqualTo(waitNanos);
+        } finally {
+            gate.countDown();
+            tracker.shutdown();
+        }
+    }
+
+    @Test
+    void afterShutdownTheWaitReturnsAtOnce() throws Exception {
+        SaveTracker tracker = new SaveTracker(0);
+        tracker.shutdown();
+        long start = System.nanoTime();
+        tracker.awaitQueuedEvents(start + FAR);
+        assertThat(System.nanoTime() - start).isLessThan(FAR);
+    }
+}
