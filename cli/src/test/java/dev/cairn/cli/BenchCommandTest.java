@@ -78,6 +78,13 @@ class BenchCommandTest {
         assertThat(rows.get(1).get("workersAre").asText()).startsWith("simulated");
         assertThat(rows.get(1).get("phaseMediansMs").get("commitMs").asDouble()).isPositive();
         assertThat(rows.get(1).get("cpuMsPerRoundMedians").get("coordinatorLoop").asDouble()).isPositive();
+        // the slowest measured rounds, slowest first, the first one being the maximum
+        JsonNode slowest = rows.get(1).get("slowestRounds");
+        assertThat(slowest).hasSize(3);
+        assertThat(slowest.get(0).get("ms").asDouble()).isEqualTo(rows.get(1).get("maxMs").asDouble());
+        assertThat(slowest.get(0).get("ms").asDouble()).isGreaterThanOrEqualTo(slowest.get(2).get("ms").asDouble());
+        assertThat(slowest.get(0).get("round").asInt()).isBetween(1, 3);
+        assertThat(slowest.get(0).has("jitCompilerCpuMs")).isTrue();
     }
 
     @Test

@@ -87,25 +87,30 @@ final class BenchCoordination {
              Workers workers = sim ? simulated(coordinator.port(), world, config) : agents(coordinator.port(), world)) {
             // a training run saves thousands of times: measure the compiled save path, not the JIT compiling it
             // (at 64 workers the compiler threads took about half the CPU of each of the first rounds)
+            // the warm-up rounds run what the measured ones run (the profile's readings and the storage
+            // probe too: compiled in the first measured rounds, they put 75-90 ms of compiling in them)
             for (int round = 0; round < warmup + rounds; round++) {
-                boolean measured = round >= warmup;
-                if (measured) {
-                    // C2 compiles of gRPC's and Netty's deeply inlined paths take 0.5-1.7 s of CPU each
-                    // (JFR: 23 s of compilation in a 200-round run at 1,024 workers), so they outlast
-                    // the warm-up and share the 2 cores with the rounds: let the queue drain first
-                    BenchStats.awaitJitQuiet(jitQuietMs);
-                    profile.startRound();
+                if (round == warmup) {
+                    profile.clear();
+                    latencies.clear();
+                    commits.clear();
                 }
+                if (round >= warmup) {
+                    // C2 compiles of gRPC's and Netty's deeply inlined paths take 0.5-1.7 s of CPU each
+                    // (JFR: 23 s of compilation in a 200-round run at 1,024 workers), so they can outlast
+                    // the warm-up and share the 2 cores with the rounds: let the queue drain first (read
+                    // from the compiler threads' CPU: a compile in progress is not quiet)
+                    JvmActivity.awaitJitQuiet(jitQuietMs);
+                }
+                profile.startRound();
                 long t0 = System.nanoTime();
                 long last = workers.save(round + 1);
-                if (measured) {
-                    profile.endRound(t0, last);
-                    latencies.add((last - t0) / 1e6);
-                    // the storage part of it: one atomic create of a manifest-sized object, right after
-                    long c0 = System.nanoTime();
-                    store.createIfAbsent("bench-probe/" + round, manifestSized);
-                    commits.add((System.nanoTime() - c0) / 1e6);
-                }
+                profile.endRound(t0, last);
+                latencies.add((last - t0) / 1e6);
+                // the storage part of it: one atomic create of a manifest-sized object, right after
+                long c0 = System.nanoTime();
+                store.createIfAbsent("bench-probe/" + round, manifestSized);
+                commits.add((System.nanoTime() - c0) / 1e6);
             }
         }
         double statsMs = sequentialStats(config.storage(), world);

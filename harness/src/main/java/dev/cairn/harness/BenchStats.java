@@ -59,32 +59,4 @@ final class BenchStats {
     static List<Double> round2(List<Double> values) {
         return values.stream().map(BenchStats::round2).toList();
     }
-
-    /**
-     * Waits until the JIT has compiled nothing for {@code quietMillis} (at most 3 s; no wait for 0
-     * or where compilation time is not monitored). Compilation is asynchronous: code that the
-     * bench's other phases made hot (plain writes, the naive save, formatting progress lines) is
-     * compiled later, and on 2 cores the compiler threads then took 2–77 ms of CPU inside a timed
-     * ~85 ms copy (per-thread CPU from {@code /proc/self/task}, {@code --phases}). Polls the JVM's
-     * total compilation time every 10 ms.
-     */
-    static void awaitJitQuiet(int quietMillis) throws InterruptedException {
-        java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
-        if (quietMillis <= 0 || jit == null || !jit.isCompilationTimeMonitoringSupported()) {
-            return;
-        }
-        long deadline = System.nanoTime() + 3_000_000_000L;
-        long total = jit.getTotalCompilationTime();
-        long quietSince = System.nanoTime();
-        while (System.nanoTime() < deadline) {
-            Thread.sleep(10);
-            long now = jit.getTotalCompilationTime();
-            if (now != total) {
-                total = now;
-                quietSince = System.nanoTime();
-            } else if (System.nanoTime() - quietSince >= quietMillis * 1_000_000L) {
-                return;
-            }
-        }
-    }
 }

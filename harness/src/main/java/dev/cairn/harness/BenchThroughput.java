@@ -80,9 +80,9 @@ final class BenchThroughput {
                         boolean warmup = round <= 0;
                         long step = warmedUp + warmupSaves + round;
                         double raw = baselines.rawWrite();
-                        BenchStats.awaitJitQuiet(rounds.jitQuietMs());
+                        JvmActivity.awaitJitQuiet(rounds.jitQuietMs());
                         double copy = baselines.copy(); // right before the save: the same conditions
-                        BenchStats.awaitJitQuiet(rounds.jitQuietMs());
+                        JvmActivity.awaitJitQuiet(rounds.jitQuietMs());
                         long[] save = cairnSave(w, agents, step);
                         double naive = baselines.naiveSave(step);
                         double stall = save[0] / 1e6;
@@ -246,7 +246,7 @@ final class BenchThroughput {
         AtomicLong firstCall = new AtomicLong(Long.MAX_VALUE);
         List<CompletableFuture<Long>> committedAt = commits(w.workers);
         long[][] parts = new long[w.workers][3];
-        Map<String, Long> cpuBefore = rounds.phases() ? threadCpu() : null;
+        Map<String, Long> cpuBefore = rounds.phases() ? JvmActivity.threadCpu() : null;
         long uptimeBefore = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime();
         long processBefore = OS.getProcessCpuTime();
         long[] stalls = w.parallel(worker -> {
@@ -273,7 +273,7 @@ final class BenchThroughput {
             // --phases: what else ran while the trainers were blocked (thread CPU by name; process
             // CPU includes the JIT and GC, which no Java thread accounts for)
             long process = OS.getProcessCpuTime() - processBefore;
-            Map<String, Long> after = threadCpu();
+            Map<String, Long> after = JvmActivity.threadCpu();
             StringBuilder line = new StringBuilder();
             after.forEach((name, t) -> {
                 long d = t - cpuBefore.getOrDefault(name, 0L);
@@ -295,29 +295,6 @@ final class BenchThroughput {
 
     private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-
-    /**
-     * CPU nanos of this process's threads summed by name (digits dropped, so pools add up), from
-     * Linux's {@code /proc/self/task/<tid>/schedstat}: it includes the JVM's own threads (JIT
-     * compilers, GC, VM thread), which Java's thread list does not. Empty elsewhere.
-     */
-    private static Map<String, Long> threadCpu() {
-        Map<String, Long> out = new java.util.TreeMap<>();
-        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
-        if (tasks == null) {
-            return out;
-        }
-        for (java.io.File t : tasks) {
-            try {
-                String comm = java.nio.file.Files.readString(t.toPath().resolve("comm")).trim();
-                String sched = java.nio.file.Files.readString(t.toPath().resolve("schedstat")).trim();
-                out.merge(comm.replaceAll("\\d+", "#"), Long.parseLong(sched.split(" ")[0]), Long::sum);
-            } catch (IOException | RuntimeException e) {
-                // the thread ended meanwhile
-            }
-        }
-        return out;
-    }
 
     /**
      * Restore as a trainer does at start: join, open the latest checkpoint, read every entry (CRC32C

@@ -1,6 +1,7 @@
 package dev.cairn.harness;
 
 import dev.cairn.coordinator.CoordinatorHooks;
+import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
 import java.lang.management.ThreadMXBean;
@@ -29,9 +30,12 @@ final class CoordinationProfile implements CoordinatorHooks {
     private volatile long manifestWritten;
     private long[] cpuAtStart;
     private long processCpuAtStart;
-    /** Per measured round: to barrier, barrier to all reported, commit, announcement (ms). */
+    private long gcMillisAtStart;
+    private long gcCountAtStart;
+    private long jitNanosAtStart;
+    /** Per measured round: to barrier, barrier to all reported, commit, announcement, the whole round (ms). */
     private final List<double[]> phases = new ArrayList<>();
-    /** Per measured round: CPU ms of each group, then of the process. */
+    /** Per measured round: CPU ms of each group, then of the process, then GC collections and their ms, then the JIT compiler threads' CPU ms. */
     private final List<double[]> cpu = new ArrayList<>();
 
     @Override
@@ -44,23 +48,35 @@ final class CoordinationProfile implements CoordinatorHooks {
         }
     }
 
-    /** Right before a measured round's first prepare (not timed). */
+    /** Forgets the rounds recorded so far (the warm-up's). */
+    void clear() {
+        phases.clear();
+        cpu.clear();
+    }
+
+    /** Right before a round's first prepare (not timed). */
     void startRound() {
         cpuAtStart = cpuByGroup();
         processCpuAtStart = os.getProcessCpuTime();
+        gcMillisAtStart = gcMillis();
+        gcCountAtStart = gcCount();
+        jitNanosAtStart = JvmActivity.compilerCpuNanos();
     }
 
-    /** Right after a measured round ended: {@code t0} its first prepare, {@code last} the last worker seeing the commit. */
+    /** Right after a round ended: {@code t0} its first prepare, {@code last} the last worker seeing the commit. */
     void endRound(long t0, long last) {
         long[] now = cpuByGroup();
-        double[] c = new double[GROUPS.length + 1];
+        double[] c = new double[GROUPS.length + 4];
         for (int g = 0; g < GROUPS.length; g++) {
             c[g] = (now[g] - cpuAtStart[g]) / 1e6;
         }
         c[GROUPS.length] = (os.getProcessCpuTime() - processCpuAtStart) / 1e6;
+        c[GROUPS.length + 1] = gcCount() - gcCountAtStart;
+        c[GROUPS.length + 2] = gcMillis() - gcMillisAtStart;
+        c[GROUPS.length + 3] = Math.max(0, JvmActivity.compilerCpuNanos() - jitNanosAtStart) / 1e6;
         cpu.add(c);
         phases.add(new double[] {(barrierStarted - t0) / 1e6, (allReported - barrierStarted) / 1e6,
-                (manifestWritten - allReported) / 1e6, (last - manifestWritten) / 1e6});
+                (manifestWritten - allReported) / 1e6, (last - manifestWritten) / 1e6, (last - t0) / 1e6});
     }
 
     /** Medians over the measured rounds, for the figure's row. */
@@ -78,7 +94,57 @@ final class CoordinationProfile implements CoordinatorHooks {
         }
         c.put("process", median(cpu, GROUPS.length));
         out.put("cpuMsPerRoundMedians", c);
+        out.put("slowestRounds", slowest(3, names));
         return out;
+    }
+
+    /**
+     * The {@code n} slowest measured rounds, slowest first, each whole: what its phases took, the
+     * CPU of each thread group and of the process, and the GC collections in it. (Whether a p99 is
+     * a phase, a collection, or the round descheduled: little CPU in a long round.)
+     */
+    private List<Map<String, Object>> slowest(int n, String[] phaseNames) {
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < phases.size(); i++) {
+            order.add(i);
+        }
+        order.sort((a, b) -> Double.compare(phases.get(b)[4], phases.get(a)[4]));
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int i : order.subList(0, Math.min(n, order.size()))) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("round", i + 1);
+            r.put("ms", BenchStats.round2(phases.get(i)[4]));
+            for (int k = 0; k < phaseNames.length; k++) {
+                r.put(phaseNames[k], BenchStats.round2(phases.get(i)[k]));
+            }
+            Map<String, Object> c = new LinkedHashMap<>();
+            for (int g = 0; g < GROUPS.length; g++) {
+                c.put(GROUPS[g], BenchStats.round2(cpu.get(i)[g]));
+            }
+            c.put("process", BenchStats.round2(cpu.get(i)[GROUPS.length]));
+            r.put("cpuMs", c);
+            r.put("gcCollections", (long) cpu.get(i)[GROUPS.length + 1]);
+            r.put("gcMs", (long) cpu.get(i)[GROUPS.length + 2]);
+            r.put("jitCompilerCpuMs", BenchStats.round2(cpu.get(i)[GROUPS.length + 3]));
+            out.add(r);
+        }
+        return out;
+    }
+
+    private static long gcMillis() {
+        long sum = 0;
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            sum += Math.max(0, gc.getCollectionTime());
+        }
+        return sum;
+    }
+
+    private static long gcCount() {
+        long sum = 0;
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            sum += Math.max(0, gc.getCollectionCount());
+        }
+        return sum;
     }
 
     private static double median(List<double[]> rows, int column) {
