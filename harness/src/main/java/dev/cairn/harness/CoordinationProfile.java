@@ -33,9 +33,9 @@ final class CoordinationProfile implements CoordinatorHooks {
     private long gcMillisAtStart;
     private long gcCountAtStart;
     private long jitNanosAtStart;
-    /** Per measured round: to barrier, barrier to all reported, commit, announcement, the whole round (ms). */
+    /** Per round (the measured ones once the warm-up is cleared): to barrier, barrier to all reported, commit, announcement, the whole round (ms). */
     private final List<double[]> phases = new ArrayList<>();
-    /** Per measured round: CPU ms of each group, then of the process, then GC collections and their ms, then the JIT compiler threads' CPU ms. */
+    /** Per round: CPU ms of each group, then of the process, then GC collections and their ms, then the JIT compiler threads' CPU ms. */
     private final List<double[]> cpu = new ArrayList<>();
 
     @Override
@@ -100,8 +100,9 @@ final class CoordinationProfile implements CoordinatorHooks {
 
     /**
      * The {@code n} slowest measured rounds, slowest first, each whole: what its phases took, the
-     * CPU of each thread group and of the process, and the GC collections in it. (Whether a p99 is
-     * a phase, a collection, or the round descheduled: little CPU in a long round.)
+     * CPU of each thread group and of the process, the GC collections and the JIT compiler
+     * threads' CPU in it. (Whether a p99 is a phase, a collection, compiling, or the round
+     * descheduled: little CPU in a long round.)
      */
     private List<Map<String, Object>> slowest(int n, String[] phaseNames) {
         List<Integer> order = new ArrayList<>();
