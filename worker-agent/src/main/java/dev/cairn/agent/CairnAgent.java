@@ -389,7 +389,9 @@ public final class CairnAgent implements AutoCloseable {
     }
 
     /**
-     * Waits (up to 60 s) for uploads in flight and their commits, then leaves the run. Idempotent.
+     * Waits (up to 60 s) for uploads in flight and their commits, then leaves the run; callbacks
+     * chained on the saves' {@link SaveHandle#committed()} futures have run when it returns (it waits
+     * up to 5 s more for them, and not at all when called from one). Idempotent.
      */
     @Override
     public void close() {

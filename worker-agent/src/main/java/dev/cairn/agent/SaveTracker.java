@@ -27,10 +27,16 @@ final class SaveTracker {
     private final int worker;
     private final Map<Long, PendingSave> pending = new ConcurrentHashMap<>();
     private final ExecutorService events;
+    private volatile Thread eventsThread;
+    private static final int DRAIN_SECONDS = 5;
 
     SaveTracker(int worker) {
         this.worker = worker;
-        this.events = Executors.newSingleThreadExecutor(r -> CairnAgent.daemon(r, "cairn-agent-events-" + worker));
+        this.events = Executors.newSingleThreadExecutor(r -> {
+            Thread t = CairnAgent.daemon(r, "cairn-agent-events-" + worker);
+            eventsThread = t;
+            return t;
+        });
     }
 
     void register(PendingSave ps) {
@@ -119,8 +125,27 @@ final class SaveTracker {
         drained.await(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
     }
 
-    /** Lets completions already queued run, accepts no more (after the channel is closed). */
+    /**
+     * Accepts no more completions and waits (up to {@value #DRAIN_SECONDS} s) until those already
+     * queued ran (after the channel is closed): callbacks a trainer chained on its saves' futures
+     * have run when {@link CairnAgent#close} returns, also when the JVM exits right after it. From
+     * the events thread itself (a callback closing the agent) it does not wait.
+     */
     void shutdown() {
         events.shutdown();
+        if (Thread.currentThread() == eventsThread) {
+            return;
+        }
+        try {
+            if (!events.awaitTermination(DRAIN_SECONDS, TimeUnit.SECONDS)) {
+                LOG.warn("worker {}: save callbacks still running {} s after close; not waiting for them", worker, DRAIN_SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    boolean isShutdown() {
+        return events.isShutdown();
     }
 }

@@ -1,8 +1,11 @@
 package dev.cairn.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.cairn.proto.v1.CheckpointRef;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -59,6 +62,51 @@ class SaveTrackerTest {
             gate.countDown();
             tracker.shutdown();
         }
+    }
+
+    @Test
+    void shutdownReturnsOnlyOnceTheQueuedCallbacksRan() throws Exception {
+        SaveTracker tracker = new SaveTracker(0);
+        CountDownLatch gate = new CountDownLatch(1);
+        AtomicBoolean ran = new AtomicBoolean();
+        PendingSave ps = new PendingSave(5);
+        tracker.register(ps);
+        ps.committed.thenRun(() -> {
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            ran.set(true);
+        });
+        tracker.onCommitted(CheckpointRef.newBuilder().setStep(5).setSaveId("5-a").setManifestKey("m").build());
+
+        AtomicBoolean ranWhenShutdownReturned = new AtomicBoolean();
+        Thread closer = new Thread(() -> {
+            tracker.shutdown();
+            ranWhenShutdownReturned.set(ran.get());
+        });
+        closer.start();
+        // the callback is held until shutdown has begun: a shutdown that does not wait returns before it ran
+        await().atMost(Duration.ofSeconds(10)).until(tracker::isShutdown);
+        gate.countDown();
+        closer.join(TimeUnit.SECONDS.toMillis(10));
+
+        assertThat(closer.isAlive()).isFalse();
+        assertThat(ranWhenShutdownReturned).isTrue();
+    }
+
+    @Test
+    void aCallbackThatClosesTheAgentDoesNotWaitForItself() throws Exception {
+        SaveTracker tracker = new SaveTracker(0);
+        PendingSave ps = new PendingSave(6);
+        tracker.register(ps);
+        CompletableFuture<Void> closedFromCallback = ps.committed.thenRun(tracker::shutdown);
+        tracker.onCommitted(CheckpointRef.newBuilder().setStep(6).setSaveId("6-a").setManifestKey("m").build());
+
+        // the shutdown from the events thread returns at once (waiting would take the full drain time)
+        closedFromCallback.get(2, TimeUnit.SECONDS);
+        assertThat(tracker.isShutdown()).isTrue();
     }
 
     @Test
