@@ -27,7 +27,7 @@ class SaveTrackerTest {
             AtomicBoolean ran = new AtomicBoolean();
             ps.committed.thenRun(() -> ran.set(true));
 
-            tracker.onCommitted(CheckpointRef.newBuilder().setStep(7).setSaveId("7-a").setManifestKey("m").build());
+            tracker.onCommitted(ref(7));
             tracker.awaitQueuedEvents(System.nanoTime() + FAR);
 
             assertThat(ran).isTrue();
@@ -42,16 +42,7 @@ class SaveTrackerTest {
         SaveTracker tracker = new SaveTracker(0);
         CountDownLatch gate = new CountDownLatch(1);
         try {
-            PendingSave ps = new PendingSave(3);
-            tracker.register(ps);
-            ps.committed.thenRun(() -> {
-                try {
-                    gate.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            tracker.onCommitted(CheckpointRef.newBuilder().setStep(3).setSaveId("3-a").setManifestKey("m").build());
+            commitBehindGate(tracker, 3, gate, new AtomicBoolean());
 
             long waitNanos = TimeUnit.MILLISECONDS.toNanos(200);
             long start = System.nanoTime();
@@ -69,17 +60,7 @@ class SaveTrackerTest {
         SaveTracker tracker = new SaveTracker(0);
         CountDownLatch gate = new CountDownLatch(1);
         AtomicBoolean ran = new AtomicBoolean();
-        PendingSave ps = new PendingSave(5);
-        tracker.register(ps);
-        ps.committed.thenRun(() -> {
-            try {
-                gate.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            ran.set(true);
-        });
-        tracker.onCommitted(CheckpointRef.newBuilder().setStep(5).setSaveId("5-a").setManifestKey("m").build());
+        commitBehindGate(tracker, 5, gate, ran);
 
         AtomicBoolean ranWhenShutdownReturned = new AtomicBoolean();
         Thread closer = new Thread(() -> {
@@ -102,7 +83,7 @@ class SaveTrackerTest {
         PendingSave ps = new PendingSave(6);
         tracker.register(ps);
         CompletableFuture<Void> closedFromCallback = ps.committed.thenRun(tracker::shutdown);
-        tracker.onCommitted(CheckpointRef.newBuilder().setStep(6).setSaveId("6-a").setManifestKey("m").build());
+        tracker.onCommitted(ref(6));
 
         // the shutdown from the events thread returns at once (waiting would take the full drain time)
         closedFromCallback.get(2, TimeUnit.SECONDS);
@@ -116,5 +97,24 @@ class SaveTrackerTest {
         long start = System.nanoTime();
         tracker.awaitQueuedEvents(start + FAR);
         assertThat(System.nanoTime() - start).isLessThan(FAR);
+    }
+
+    /** Registers a save of {@code step} whose commit callback waits for {@code gate}, then sets {@code ran}; commits it. */
+    private static void commitBehindGate(SaveTracker tracker, long step, CountDownLatch gate, AtomicBoolean ran) {
+        PendingSave ps = new PendingSave(step);
+        tracker.register(ps);
+        ps.committed.thenRun(() -> {
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            ran.set(true);
+        });
+        tracker.onCommitted(ref(step));
+    }
+
+    private static CheckpointRef ref(long step) {
+        return CheckpointRef.newBuilder().setStep(step).setSaveId(step + "-a").setManifestKey("m").build();
     }
 }
