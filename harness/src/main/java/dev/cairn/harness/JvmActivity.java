@@ -10,6 +10,7 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.LongSupplier;
 
 /**
  * What the JVM itself does beside the code a figure times — the JIT compilers above all — read from
@@ -21,6 +22,9 @@ final class JvmActivity {
     private static final File TASKS = new File("/proc/self/task");
     /** Thread id to name, for the compiler threads' lookup (names do not change). */
     private static final Map<String, String> NAMES = new HashMap<>();
+    /** Reads of the compiler threads' CPU the first wait makes before it waits (see {@link #warmUpOnce}). */
+    private static final int WARM_UP_READS = 5_000;
+    private static boolean warmed;
 
     private JvmActivity() {}
 
@@ -81,8 +85,6 @@ final class JvmActivity {
         return Long.parseLong(Files.readString(task.toPath().resolve("schedstat")).trim().split(" ")[0]);
     }
 
-    private static boolean warmed;
-
     /**
      * The first time: reads the compiler threads' CPU {@value #WARM_UP_READS} times in a row, so
      * that the wait's own polling (directory listing, file reads, parsing) is compiled before any
@@ -101,8 +103,6 @@ final class JvmActivity {
         return proc;
     }
 
-    private static final int WARM_UP_READS = 5_000;
-
     /**
      * Waits until the JIT has compiled nothing for {@code quietMillis} (at most 3 s; no wait for 0).
      * Compilation is asynchronous: code that a figure's warm-up or the bench's other phases made hot
@@ -117,16 +117,20 @@ final class JvmActivity {
             return;
         }
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
-        boolean proc = warmUpOnce();
-        if (!proc && (jit == null || !jit.isCompilationTimeMonitoringSupported())) {
+        LongSupplier activity;
+        if (warmUpOnce()) {
+            activity = JvmActivity::compilerCpuNanos;
+        } else if (jit != null && jit.isCompilationTimeMonitoringSupported()) {
+            activity = jit::getTotalCompilationTime;
+        } else {
             return;
         }
         long deadline = System.nanoTime() + 3_000_000_000L;
-        long seen = proc ? compilerCpuNanos() : jit.getTotalCompilationTime();
+        long seen = activity.getAsLong();
         long quietSince = System.nanoTime();
         while (System.nanoTime() < deadline) {
             Thread.sleep(10);
-            long now = proc ? compilerCpuNanos() : jit.getTotalCompilationTime();
+            long now = activity.getAsLong();
             if (now != seen) {
                 seen = now;
                 quietSince = System.nanoTime();
