@@ -12,13 +12,29 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 requirements="$here/requirements/frameworks.txt"
-base_python="${CAIRN_VENV_PYTHON:-python3}"
+base_python="${CAIRN_VENV_PYTHON:-}"
+if [[ -z "$base_python" ]]; then
+  # the local wheels are built for CPython 3.11: prefer a python3.11 (pyenv's, then any on PATH)
+  for candidate in "${HOME:-/root}"/.pyenv/versions/3.11*/bin/python3 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then base_python="$candidate"; break; fi
+  done
+fi
 hash="$(sha256sum "$requirements" | cut -c1-12)"
 venv="${CAIRN_FRAMEWORK_VENV:-${HOME:-/root}/.cache/cairn/frameworks-$hash}"
 marker="$venv/.cairn-installed-$hash"
 
 if [[ ! -f "$marker" ]]; then
   "$base_python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else "python >= 3.9 needed")'
+  if ! "$base_python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    # Debian's python3 makes virtualenvs only with its python3-venv package
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+      echo "cairn: $base_python cannot make a virtualenv (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
   echo "cairn: creating the framework virtualenv $venv from $requirements" >&2
   rm -rf "$venv"
   mkdir -p "$(dirname "$venv")"
