@@ -183,6 +183,11 @@ def leaf_items(leaf: Leaf, rep: bool) -> List[Item]:
         return [tensor_item(name, v, rep, leaf.shard)]
     if is_ndarray(v):
         return [array_item(name, v, rep, leaf.shard)]
+    from ._frameworks import leaf_items as framework_items  # tf.Variable, EagerTensor, keras.Variable, jax.Array
+
+    framework = framework_items(name, v, rep, Item)
+    if framework is not None:
+        return framework
     if is_torch_generator(v):
         state = v.get_state()
         return [tensor_item(name, state, rep, None)]

@@ -9,6 +9,7 @@ import random
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _codec as codec
+from . import _frameworks
 from ._dtypes import numpy_name, torch_name
 from ._framing import Connection
 from ._reshard import Region, RestoreStats, fill_all
@@ -234,6 +235,8 @@ def _plan_leaf(r: _Restore, leaf: Leaf, wanted: Dict[str, Consumer], stateful: L
 
     if codec.is_tensor(v) or codec.is_ndarray(v):
         _plan_array(r, leaf, wanted)
+    elif _frameworks.plan(name, v, r.entries, lambda n, consume: r.need(n, wanted, consume), r.view, replace):
+        pass  # a tf.Variable, EagerTensor, keras.Variable or jax.Array (cairn._frameworks)
     elif codec.is_torch_generator(v):
         r.need(name, wanted, lambda meta, off: v.set_state(_decode_new(meta, r.view(meta, off), True)))
     elif codec.is_numpy_generator(v):
