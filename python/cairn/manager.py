@@ -207,6 +207,11 @@ class CheckpointManager:
         for leaf in flatten(state):
             rep = self.mirrored if leaf.replicated is None else leaf.replicated
             items.extend(leaf_items(leaf, rep and leaf.shard is None))
+        return self.save_items(step, items, meta)
+
+    def save_items(self, step: int, items: List[Item], meta: Dict[str, Any]) -> "Future[int]":
+        """:meth:`save` of entries already described (``cairn._codec.Item``s, e.g. built by the
+        DCP storage writer); ``meta`` already checked. Internal API."""
         offsets, total, names = [], 0, set()
         for item in items:
             if item.name in names:
