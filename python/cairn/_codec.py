@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ._dtypes import itemsize, numpy_name, torch_name, torch_same_size_int
 from ._shm import SharedFile
 from ._tree import Leaf, Shard, join
-from .errors import UnsupportedLeaf
+from .errors import CairnError, UnsupportedLeaf
 
 STATE_DICT = ".state_dict"  # the JSON entry holding the structure of an object's state_dict()
 
@@ -53,6 +53,25 @@ def is_ndarray(x: Any) -> bool:
 def is_tensor(x: Any) -> bool:
     torch = _module("torch")
     return torch is not None and isinstance(x, torch.Tensor)
+
+
+def is_dtensor(x: Any) -> bool:
+    """A ``torch.distributed.tensor.DTensor`` (only possible once that module is imported)."""
+    m = _module("torch.distributed.tensor")
+    return m is not None and isinstance(x, getattr(m, "DTensor", ()))
+
+
+def dtensor_items(name: str, t: Any) -> List[Item]:
+    """The entry of this rank's piece of DTensor ``t`` (``cairn.torch._dtensor``): a piece with
+    global shape/offsets, a replicated entry for an all-Replicate() DTensor, nothing for a
+    duplicate copy along a replicate mesh dimension."""
+    from .torch._dtensor import piece
+
+    try:
+        p = piece(name, t)
+    except CairnError as e:  # one line naming the entry
+        raise UnsupportedLeaf(str(e)) from None
+    return [tensor_item(name, p.local, p.shard is None, p.shard)] if p.writes else []
 
 
 def is_torch_generator(x: Any) -> bool:
@@ -163,6 +182,9 @@ def _skeleton(node: Any, name: str, rel: str, rep: bool, items: List[Item]) -> A
     if isinstance(node, (list, tuple)):
         kind = "list" if isinstance(node, list) else "tuple"
         return {kind: [_skeleton(v, name, join(rel, i), rep, items) for i, v in enumerate(node)]}
+    if is_dtensor(node):
+        items.extend(dtensor_items(under(name, rel), node))
+        return {"tensor": rel}
     if is_tensor(node):
         items.append(tensor_item(under(name, rel), node, rep, None))
         return {"tensor": rel}
@@ -179,6 +201,8 @@ def leaf_items(leaf: Leaf, rep: bool) -> List[Item]:
     v, name = leaf.value, leaf.name
     if leaf.shard is not None and not (is_tensor(v) or is_ndarray(v)):
         raise UnsupportedLeaf(f"entry '{name}': a cairn.Shard must hold a tensor or array, not {type(v).__name__}")
+    if is_dtensor(v) and leaf.shard is None:
+        return dtensor_items(name, v)
     if is_tensor(v):
         return [tensor_item(name, v, rep, leaf.shard)]
     if is_ndarray(v):
@@ -196,6 +220,7 @@ def leaf_items(leaf: Leaf, rep: bool) -> List[Item]:
     if isinstance(v, random.Random):
         return [_bytes_item(name, "json", dumps(v.getstate()), rep)]
     if is_stateful(v):
+        rep = rep or getattr(v, "cairn_mirrored", False) is True  # e.g. cairn.torch.AppState
         items: List[Item] = []
         structure = _skeleton(v.state_dict(), name, "", rep, items)
         return [_bytes_item(join(name, STATE_DICT), "json", dumps(structure), rep)] + items

@@ -14,8 +14,8 @@ from ._dtypes import numpy_name, torch_name
 from ._framing import Connection
 from ._reshard import Region, RestoreStats, fill_all
 from ._shm import SharedFile
-from ._tree import Leaf, flatten, join
-from .errors import CorruptCheckpoint, RestoreError, UnsupportedLeaf
+from ._tree import Leaf, Shard, flatten, join
+from .errors import CairnError, CorruptCheckpoint, RestoreError, UnsupportedLeaf
 
 Consumer = Callable[[Dict[str, Any], int], None]
 
@@ -227,13 +227,28 @@ def _region_dest(leaf: Leaf, v: Any) -> Tuple[Any, Any]:
     return v, None
 
 
+def _dtensor_leaf(name: str, v: Any) -> Leaf:
+    """A DTensor as a cairn.Shard leaf of its local tensor, filled in place (cairn.torch._dtensor);
+    RestoreError naming the entry when its local shape disagrees with its placements."""
+    from .torch._dtensor import layout
+
+    try:
+        global_shape, offsets, _ = layout(name, v)
+    except CairnError as e:
+        raise RestoreError(str(e)) from None
+    local = v._local_tensor
+    return Leaf(name, local, False, Shard(local, global_shape, offsets or (0,) * len(global_shape)), None, None)
+
+
 def _plan_leaf(r: _Restore, leaf: Leaf, wanted: Dict[str, Consumer], stateful: List[Tuple[Leaf, Dict[str, Any]]]) -> None:
     v, name = leaf.value, leaf.name
 
     def replace(new: Any) -> None:
         _put(leaf, new)
 
-    if codec.is_tensor(v) or codec.is_ndarray(v):
+    if codec.is_dtensor(v) and leaf.shard is None:
+        _plan_array(r, _dtensor_leaf(name, v), wanted)
+    elif codec.is_tensor(v) or codec.is_ndarray(v):
         _plan_array(r, leaf, wanted)
     elif _frameworks.plan(name, v, r.entries, lambda n, consume: r.need(n, wanted, consume), r.view, replace):
         pass  # a tf.Variable, EagerTensor, keras.Variable or jax.Array (cairn._frameworks)
@@ -282,8 +297,18 @@ def _restore_stateful(r: _Restore, leaf: Leaf, structure: Any) -> None:
     current = _current_arrays(obj, name)
     values: Dict[str, Any] = {}
     wanted: Dict[str, Consumer] = {}
+    first_region = len(r.regions)
     for rel, as_tensor in codec.referenced(structure):
         full = codec.under(name, rel)
+        target = current.get(rel)
+        entry = r.entries.get(full)
+        if target is not None and (codec.is_dtensor(target) or (entry or {}).get("global_shape") is not None
+                                   or (entry is None and full in (r.tensors or {}))):
+            # a DTensor, or a tensor saved in pieces: filled in place, its box read from any layout
+            _plan_array(r, _dtensor_leaf(full, target) if codec.is_dtensor(target)
+                        else Leaf(full, target, None, None, None, None), wanted)
+            values[rel] = target
+            continue
         if full in r.entries and rel in current:
             _check(full, r.entries[full], current[rel])
 
@@ -292,6 +317,7 @@ def _restore_stateful(r: _Restore, leaf: Leaf, structure: Any) -> None:
 
         r.need(full, wanted, take)
     r.read(wanted)
+    fill_all(r.conn, r.shm, r.step, r.regions[first_region:], r.stats)
     try:
         obj.load_state_dict(codec.rebuild(structure, values))
     except Exception as e:  # load_state_dict raises many types
