@@ -45,6 +45,8 @@ def _ranks(world: int, address: str, *args: str, timeout: float = 240) -> None:
     failed = [f"rank {r} (exit {p.returncode}):\n" + "\n".join(l for l in out.splitlines() if "File " not in l)[-2500:]
               for r, (p, out) in enumerate(zip(procs, outputs)) if p.returncode != 0]
     assert not failed, "\n".join(failed)
+    # each rank's sidecar exits with its trainer and removes its staging file
+    real_cluster.until(lambda: not list(Path("/dev/shm").glob(f"cairn-{RUN}-*")), 60, "the sidecars' staging files to go")
 
 
 @pytest.mark.timeout(900)
