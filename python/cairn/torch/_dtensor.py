@@ -85,7 +85,7 @@ def layout(name: str, t: Any) -> Tuple[Tuple[int, ...], Optional[Tuple[int, ...]
         raise CairnError(f"entry '{name}': this rank is not part of the DTensor's device mesh")
     first = all(int(c) == 0 for c, p in zip(coordinate, placements) if isinstance(p, Replicate))
     for p in placements:
-        if not isinstance(p, (Replicate, TorchShard)):  # Shard covers _StridedShard
+        if not isinstance(p, (Replicate, TorchShard)) and not (_StridedShard and isinstance(p, _StridedShard)):
             raise CairnError(f"entry '{name}': a DTensor with placement {p} cannot be stored "
                              "(redistribute it to Shard/Replicate first, e.g. a pending Partial() reduction)")
     if all(isinstance(p, Replicate) for p in placements):

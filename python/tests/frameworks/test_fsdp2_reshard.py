@@ -117,3 +117,55 @@ def test_strided_layouts_match_torch_offsets_and_non_boxes_are_refused():
             else:
                 assert placements[1] == _StridedShard(0, split_factor=2), (placements, coord, indices)
     assert boxes == 16  # every layout but (Shard(0), _StridedShard(0)) is one box on every coordinate
+
+
+class _FakeMesh:
+    def __init__(self, shape, coordinate):
+        self.shape, self._coordinate = tuple(shape), coordinate
+
+    def get_coordinate(self):
+        return self._coordinate
+
+
+class _FakeDTensor:
+    """What cairn.torch._dtensor reads of a DTensor: shape, placements, device_mesh, _local_tensor."""
+
+    def __init__(self, global_shape, local_shape, mesh_shape, coordinate, placements):
+        import torch
+
+        self.shape = torch.Size(global_shape)
+        self.placements = tuple(placements)
+        self.device_mesh = _FakeMesh(mesh_shape, coordinate)
+        self._local_tensor = torch.zeros(local_shape)
+
+
+def test_hsdp_copies_are_written_once_and_bad_layouts_are_refused_naming_the_entry():
+    """On a (replicate=2, shard=2) mesh (HSDP), only coordinate 0 of the replicate dimension
+    writes a piece; both replicas get the same box. All-Replicate() is one mirrored entry of full
+    shape. Partial(), a non-box strided layout and a wrong local shape are refused, naming the entry."""
+    require("torch.distributed.tensor")
+    from torch.distributed.tensor import Partial, Replicate, Shard
+    from torch.distributed.tensor.placement_types import _StridedShard
+
+    import cairn
+    from cairn.torch._dtensor import piece
+
+    hsdp = [Replicate(), Shard(0)]
+    got = {c: piece("w", _FakeDTensor((10, 4), (5, 4), (2, 2), list(c), hsdp)) for c in [(0, 0), (0, 1), (1, 0), (1, 1)]}
+    assert {c: p.writes for c, p in got.items()} == {(0, 0): True, (0, 1): True, (1, 0): False, (1, 1): False}
+    assert {c: p.shard.offsets for c, p in got.items()} == {(0, 0): (0, 0), (0, 1): (5, 0), (1, 0): (0, 0), (1, 1): (5, 0)}
+    assert all(p.shard.global_shape == (10, 4) for p in got.values())
+    rep = piece("b", _FakeDTensor((3,), (3,), (2,), [1], [Replicate()]))
+    assert rep.shard is None and rep.writes  # a replicated entry: every rank describes it
+    empty = piece("tiny", _FakeDTensor((2, 3), (0, 3), (3,), [2], [Shard(0)]))  # 2 rows on 3 ranks
+    assert empty.writes and empty.shard.offsets == (2, 0) and tuple(empty.local.shape) == (0, 3)
+    fsdp_tp = [_StridedShard(0, split_factor=2), Shard(0)]  # fully_shard over tensor parallelism on dim 0
+    strided = {c: piece("w", _FakeDTensor((8, 6), (2, 6), (2, 2), list(c), fsdp_tp)).shard.offsets
+               for c in [(0, 0), (0, 1), (1, 0), (1, 1)]}
+    assert strided == {(0, 0): (0, 0), (0, 1): (4, 0), (1, 0): (2, 0), (1, 1): (6, 0)}
+    bad = [(_FakeDTensor((8, 6), (4, 6), (2,), [0], [Partial()]), "placement"),
+           (_FakeDTensor((8, 6), (2, 6), (2, 2), [0, 0], [Shard(0), _StridedShard(0, split_factor=2)]), "not one box"),
+           (_FakeDTensor((8, 6), (3, 6), (2,), [1], [Shard(0)]), "disagrees with its placements")]
+    for t, words in bad:
+        with pytest.raises(cairn.CairnError, match=f"^entry 'app/model/x': .*{words}"):
+            piece("app/model/x", t)
