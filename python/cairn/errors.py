@@ -20,6 +20,9 @@ class SidecarError(CairnError):
         super().__init__(message)
         self.type = type
 
+    def __reduce__(self) -> tuple:  # keeps the type when pickled
+        return type(self), (str(self), self.type)
+
 
 class SaveAborted(CairnError):
     """A save did not commit. ``reason`` is the coordinator's abort reason (``WORKER_LOST``,
@@ -29,6 +32,9 @@ class SaveAborted(CairnError):
     def __init__(self, message: str, reason: str = "UNKNOWN") -> None:
         super().__init__(message)
         self.reason = reason
+
+    def __reduce__(self) -> tuple:  # keeps the reason when pickled (DCP gathers ranks' errors so)
+        return type(self), (str(self), self.reason)
 
 
 class StagingBusy(CairnError):

@@ -6,9 +6,10 @@ reader, each rank with its own sidecar (started by the package, or attached to w
 
 The spec: address, run_id, rank, world, port (the gloo rendezvous), out (a directory for the
 reference files), sidecar (optional socket path) and actions, each a dict with "op":
-  train_save  {"step", "train", "async"}: train ``train`` more steps, save through the writer at
-              checkpoint_id "step-<step>" (dcp.async_save with its own gloo group when async); the
-              gathered full state is written to out/ref-<step>.pt by rank 0
+  train_save  {"step", "train", "async", "expect_failure"}: train ``train`` more steps, save through
+              the writer at checkpoint_id "step-<step>" (dcp.async_save with its own gloo group when
+              async); the gathered full state is written to out/ref-<step>.pt by rank 0. With
+              expect_failure, the save's exception is reported ("failed") instead of raised
   load        {"step" (None: the latest), "ref"}: a freshly initialized model loads through the
               reader; its gathered full state must equal out/ref-<ref>.pt exactly
   restore_plain {"step", "ref"}: CheckpointManager.restore into plain full-size tensors named as the
@@ -89,7 +90,7 @@ def main() -> None:
     async_group = dist.new_group(backend="gloo")  # dcp.async_save's own group (see docs/python.md)
     mgr = cairn.CheckpointManager(spec["address"], spec["run_id"], rank, world, staging_mib=16,
                                   sidecar=spec.get("sidecar"))
-    report = {"rank": rank, "loads": [], "saved": []}
+    report = {"rank": rank, "loads": [], "saved": [], "failed": None}
     model, opt = build(0, mesh)
     trained = 0
     for action in spec["actions"]:
@@ -106,13 +107,21 @@ def main() -> None:
             writer = CairnStorageWriter(mgr)
             print(f"saving step {action['step']}", flush=True)
             started = time.perf_counter()
-            if action.get("async"):
-                future = dcp.async_save(sd, checkpoint_id=f"step-{action['step']}", storage_writer=writer,
-                                        process_group=async_group)
-                train(model, opt, rank, 10_000, 1)  # training goes on while the save uploads (a copy was staged)
-                future.result(timeout=120)
-            else:
-                dcp.save(sd, checkpoint_id=f"step-{action['step']}", storage_writer=writer)
+            try:
+                if action.get("async"):
+                    future = dcp.async_save(sd, checkpoint_id=f"step-{action['step']}", storage_writer=writer,
+                                            process_group=async_group)
+                    train(model, opt, rank, 10_000, 1)  # training goes on while the save uploads (a copy was staged)
+                    future.result(timeout=120)
+                else:
+                    dcp.save(sd, checkpoint_id=f"step-{action['step']}", storage_writer=writer)
+            except BaseException as e:  # DCP's CheckpointException is a BaseException
+                if not action.get("expect_failure"):
+                    raise
+                failures = {str(r): [type(f[0]).__name__, getattr(f[0], "reason", None)]
+                            for r, f in getattr(e, "failures", {}).items()}
+                report["failed"] = {"step": action["step"], "type": type(e).__name__, "failures": failures}
+                continue
             assert writer.last_committed == action["step"], writer.last_committed
             report["saved"].append({"step": action["step"], "s": round(time.perf_counter() - started, 3)})
         elif op == "load":

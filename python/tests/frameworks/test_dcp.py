@@ -161,3 +161,39 @@ def test_a_rank_killed_mid_upload_commits_nothing_and_the_previous_step_loads(tm
         _no_problems(reports, 1)
         assert [r["loads"][0]["step"] for r in reports] == [2, 2]
         assert _committed(storage) == [2]
+
+
+@pytest.mark.timeout(600)
+def test_an_async_save_that_does_not_commit_fails_its_future_on_every_rank(tmp_path):
+    require("torch")
+    run, held = "dcp-abort", 1
+    (tmp_path / "s").mkdir()
+    with coordinator(tmp_path, 2, run, "--upload-timeout-s", "8") as (address, storage):
+        agents = []
+        for r in range(2):  # rank 1's sidecar holds its upload of step 4 until the coordinator gives up
+            extra = ["--staging-mib", "16"] + (["--pause-at", "UPLOAD_HALFWAY@4"] if r == held else [])
+            agents.append(AgentProcess(address, run, r, 2, str(tmp_path / "s" / f"rank{r}.sock"),
+                                       tmp_path / f"agent-{r}.log", *extra))
+        staging = [_shm_of(agent.wait_for("EVENT ready")) for agent in agents]
+        try:
+            processes = _start(tmp_path, address, run, 2, [
+                {"op": "train_save", "step": 2, "train": 1},
+                {"op": "train_save", "step": 4, "train": 1, "async": True, "expect_failure": True},
+                {"op": "load", "step": None, "ref": 2},
+            ], "abort", sidecars=[str(tmp_path / "s" / f"rank{r}.sock") for r in range(2)])
+            processes[1 - held][0].wait(300)
+            agents[held].process.kill()  # paused for ever: its trainer's close() would wait 60 s for it
+            reports = _finish(tmp_path, processes, "abort")
+        finally:
+            agents[held].process.kill()  # paused for ever
+            for agent in agents:
+                agent.stop(timeout=60)
+            Path(staging[held]).unlink(missing_ok=True)
+        for r in reports:
+            assert r["failed"] is not None, r
+            assert r["failed"]["type"] == "CheckpointException", r
+            assert r["failed"]["failures"] == {"0": ["SaveAborted", "UPLOAD_TIMEOUT"],
+                                               "1": ["SaveAborted", "UPLOAD_TIMEOUT"]}, r
+        _no_problems(reports, 1)
+        assert [r["loads"][0]["step"] for r in reports] == [2, 2]
+        assert _committed(storage) == [2]
