@@ -109,6 +109,17 @@ def main() -> None:
             report["bytes_read"] = mgr.last_restore_stats.bytes_read
             report["regions"] = mgr.last_restore_stats.regions
             if mesh is not None:
+                # the same pieces restored as plain dict leaves (no AppState): get_model_state_dict's DTensors
+                from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
+
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.zero_()
+                zeroed = len(compare(expected["model"], full_state(model, opt)["model"]))
+                model_sd = get_model_state_dict(model)
+                mgr.restore_latest({"app": {"model": model_sd}})
+                set_model_state_dict(model, model_sd)
+                report["plain_dict"] = [zeroed, compare(expected["model"], full_state(model, opt)["model"])]
                 bad = bad_dtensor(mesh, world)
                 for what, call in (("save", lambda: mgr.save(4, {"app": {"model": {"0.weight": bad}}})),
                                    ("restore", lambda: mgr.restore_latest({"app": {"model": {"0.weight": bad}}}))):

@@ -78,6 +78,7 @@ def test_fsdp2_adam_saved_on_2_restores_exactly_on_3_and_1(tmp_path):
         assert report["differs_after"] == [], (world, report["differs_after"])
         assert report["regions"] > 0, f"{world}: another layout must be read through restore_region: {report}"
     for world in (3, 1):
+        assert reports[world]["plain_dict"] == [4, []], reports[world]["plain_dict"]  # zeroed, then equal again
         assert report_line(reports[world]["bad_save"]) == ("UnsupportedLeaf", "entry 'app/model/0.weight'")
         assert report_line(reports[world]["bad_restore"]) == ("RestoreError", "entry 'app/model/0.weight'")
         assert "disagrees with its placements" in reports[world]["bad_restore"]
