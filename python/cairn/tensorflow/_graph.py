@@ -110,6 +110,15 @@ def state_of(root: Any) -> Tuple[Dict[str, Any], int]:
     return state, len(found)
 
 
+def strategy_of(root: Any) -> Any:
+    """The ``tf.distribute`` strategy of the first distributed variable of the graph, or None."""
+    for _, _, var in variables(root):
+        inner = tf_variable(var)
+        if isinstance(inner, _tf().distribute.DistributedValues):
+            return getattr(inner, "distribute_strategy", None)
+    return None
+
+
 def unbuilt_optimizers(root: Any) -> List[Tuple[str, Any]]:
     """Keras optimizers of the graph that have no variables yet (before their first step)."""
     keras = sys.modules.get("keras")

@@ -96,6 +96,9 @@ class CheckpointManager:
         # on every worker at once (under a strategy its creation is a collective), so it is saved.
         self._save_counter = getattr(checkpoint, "save_counter", None)
         self.last_stall_s: Optional[float] = None
+        self._strategy = _graph.strategy_of(checkpoint)
+        self._agree: Optional[Callable[[Any], Any]] = None
+        self._any_preempted = False
         self.manager = _CoreManager(address, run_id, rank, world_size, token=token, staging_mib=staging_mib,
                                     sidecar=sidecar, handle_sigterm=handle_sigterm, tls_ca=tls_ca, tls_cert=tls_cert,
                                     tls_key=tls_key)
@@ -127,15 +130,37 @@ class CheckpointManager:
 
     @property
     def preempted(self) -> bool:
-        """True once SIGTERM (or :meth:`request_preemption`) made a :meth:`save_due` ask for an emergency save."""
-        return self.manager.preempted
+        """True once a :meth:`save_due` answered for an emergency save: SIGTERM (or
+        :meth:`request_preemption`) on this worker or, under a multi-worker strategy, on any worker."""
+        return self.manager.preempted or self._any_preempted
 
     # ------------------------------------------------------------ save
 
     def save_due(self, step: Any) -> bool:
         """True when the coordinator wants a save at ``step`` (its policy, an operator's trigger,
-        a preemption); records progress. One local round trip."""
-        return self.manager.save_due(_as_int(step, "step"))
+        a preemption); records progress. One local round trip.
+
+        Under a multi-worker strategy every worker must call it at every step (as a training loop
+        does): the workers' answers are all-reduced (two int32s through the strategy), so all of
+        them get the same answer at the same step. A worker's sidecar may learn of a save the
+        coordinator picked a step later than another's; without the agreement one worker would
+        save (and all-reduce its SyncOnRead variables) while the other trains on."""
+        due = self.manager.save_due(_as_int(step, "step"))
+        if self._strategy is None or self.manager.world_size == 1:
+            return due
+        import tensorflow as tf
+
+        if self._agree is None:
+            strategy = self._strategy
+
+            @tf.function
+            def agree(flags: Any) -> Any:
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(flags,)), axis=None)
+
+            self._agree = agree
+        flags = self._agree(tf.constant([int(due), int(self.manager.preempted)], tf.int32)).numpy()
+        self._any_preempted = self._any_preempted or bool(flags[1])
+        return bool(flags[0])
 
     def request_preemption(self) -> None:
         """What SIGTERM does: the next :meth:`save_due` asks every worker for an emergency save."""

@@ -43,7 +43,7 @@ class PreemptionCheckpointHandler:
         self._exit_fn = exit_fn or configured or (lambda: sys.exit(EXIT_CODE))
         self.restored_step = self.manager.restore_or_initialize()
         self._run_calls = self.restored_step or 0
-        self.last_save: Any = None
+        self.last_save: Any = None  # the Future of the last save this handler started
 
     @property
     def total_run_calls(self) -> int:
@@ -69,7 +69,9 @@ class PreemptionCheckpointHandler:
 
     def save_checkpoint_if_preempted(self) -> None:
         """Counts one step; saves when the coordinator wants a save at it; after a preemption's
-        save commits (or fails: the previous checkpoint stays the latest), exits the process."""
+        save commits (or fails: the previous checkpoint stays the latest), exits the process. Under
+        a multi-worker strategy every worker agrees on both (:meth:`CheckpointManager.save_due`),
+        so every worker saves at the same step and every worker exits, not just the signalled one."""
         self._run_calls += 1
         step = self._run_calls
         if not self.manager.save_due(step):
