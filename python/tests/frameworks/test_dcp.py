@@ -76,7 +76,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.timeout(600)
-def test_dcp_save_async_save_load_and_load_on_another_world_size(tmp_path):
+def test_dcp_save_async_save_load_and_load_on_3_and_1_ranks(tmp_path):
     require("torch")
     run = "dcp"
     with coordinator(tmp_path, 2, run) as (address, storage):
@@ -100,8 +100,16 @@ def test_dcp_save_async_save_load_and_load_on_another_world_size(tmp_path):
     listed = _cli("list", "--storage", f"file://{storage}")
     assert listed.returncode == 0 and "4" in listed.stdout, listed.stdout + listed.stderr
 
-    # the same storage, one rank: DCP reshards 2 -> 1; CheckpointManager restores the DCP-written
-    # run into plain full-size tensors
+    # the same storage, three ranks (FSDP2 shards 32 and 16 rows unevenly): DCP reshards 2 -> 3
+    with coordinator(tmp_path, 3, run) as (address, _):
+        reports = _run(tmp_path, address, run, 3, [
+            {"op": "load", "step": 4, "ref": 4},
+            {"op": "restore_plain", "step": 2, "ref": 2},
+        ], "world3")
+        _no_problems(reports, 2)
+
+    # one rank: DCP reshards 2 -> 1; CheckpointManager restores the DCP-written run into plain
+    # full-size tensors
     with coordinator(tmp_path, 1, run) as (address, _):
         reports = _run(tmp_path, address, run, 1, [
             {"op": "load", "step": 4, "ref": 4},
