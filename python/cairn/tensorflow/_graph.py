@@ -112,7 +112,9 @@ def state_of(root: Any) -> Tuple[Dict[str, Any], int]:
 
 def strategy_of(root: Any) -> Any:
     """The ``tf.distribute`` strategy of the first distributed variable of the graph, or None."""
-    for _, _, var in variables(root):
+    for _, _, var in objects(root):
+        if not is_variable(var):
+            continue
         inner = tf_variable(var)
         if isinstance(inner, _tf().distribute.DistributedValues):
             return getattr(inner, "distribute_strategy", None)
