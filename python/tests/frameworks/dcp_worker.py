@@ -14,6 +14,10 @@ reference files), sidecar (optional socket path) and actions, each a dict with "
               reader; its gathered full state must equal out/ref-<ref>.pt exactly
   restore_plain {"step", "ref"}: CheckpointManager.restore into plain full-size tensors named as the
               writer names them; they must equal the reference
+  cm_save_fsdp {"step", "train"}: train more, CheckpointManager.save of the FSDP2 model's and
+              Adam's state dicts (DTensors), reference written as for train_save
+  cm_restore_fsdp {"step", "ref"}: CheckpointManager.restore into a fresh model's DTensors
+  load's "tensors_only": load the model and optimizer state but not DCP's param groups
   cm_save     {"step"}: CheckpointManager.save of a cairn.Shard piece, a mirrored tensor and a scalar
   cm_load     {"step"}: dcp.load of that into a plain full tensor, a DTensor and a scalar
 The last stdout line is a JSON report.
@@ -128,6 +132,8 @@ def main() -> None:
             fresh, fresh_opt = build(123, mesh)
             model_sd, optim_sd = get_state_dict(fresh, fresh_opt)
             sd = {"model": model_sd, "optim": optim_sd}
+            if action.get("tensors_only"):  # a CheckpointManager-saved run without DCP's param groups
+                sd = {"model": model_sd, "optim": {"state": optim_sd["state"]}}
             reader = CairnStorageReader(mgr)
             started = time.perf_counter()
             if action.get("step") is None:
@@ -135,7 +141,8 @@ def main() -> None:
             else:
                 dcp.load(sd, checkpoint_id=f"step-{action['step']}", storage_reader=reader)
             seconds = time.perf_counter() - started
-            set_state_dict(fresh, fresh_opt, model_state_dict=sd["model"], optim_state_dict=sd["optim"])
+            set_state_dict(fresh, fresh_opt, model_state_dict=sd["model"],
+                           optim_state_dict={**optim_sd, **sd["optim"]})
             problems = diff(full_state(fresh, fresh_opt), torch.load(out / f"ref-{action['ref']}.pt", weights_only=False))
             report["loads"].append({"step": reader._plan["cairn_step"], "problems": problems[:5], "s": round(seconds, 3),
                                     "bytes_read": reader.last_restore_stats.bytes_read})
@@ -147,6 +154,29 @@ def main() -> None:
             step = mgr.restore(action["step"], state)
             problems = diff(state["model"], ref["model"]) + diff(state["optim"]["state"], ref["optim"]["state"])
             report["loads"].append({"step": step, "problems": problems[:5], "plain": True})
+        elif op == "cm_save_fsdp":
+            # the same kind of state saved with CheckpointManager: DTensor pieces, plain step tensors
+            # marked mirrored (identical on every rank)
+            train(model, opt, rank, trained, action["train"])
+            trained += action["train"]
+            model_sd, optim_sd = get_state_dict(model, opt)
+            state = {"model": model_sd, "optim": {"state": {
+                p: {k: v if isinstance(v, DTensor) else cairn.replicated(v) for k, v in st.items()}
+                for p, st in optim_sd["state"].items()}}}
+            ref = full_state(model, opt)
+            if rank == 0:
+                torch.save(ref, out / f"ref-{action['step']}.pt")
+            assert mgr.save(action["step"], state).result(timeout=120) == action["step"]
+            report["saved"].append({"step": action["step"], "cm": True})
+        elif op == "cm_restore_fsdp":
+            # CheckpointManager.restore into a fresh FSDP2 model's DTensors, whoever wrote the run
+            fresh, fresh_opt = build(123, mesh)
+            model_sd, optim_sd = get_state_dict(fresh, fresh_opt)
+            state = {"model": model_sd, "optim": {"state": optim_sd["state"]}}
+            step = mgr.restore(action["step"], state)
+            set_state_dict(fresh, fresh_opt, model_state_dict=state["model"], optim_state_dict=optim_sd)
+            problems = diff(full_state(fresh, fresh_opt), torch.load(out / f"ref-{action['ref']}.pt", weights_only=False))
+            report["loads"].append({"step": step, "problems": problems[:5], "dtensor": True})
         elif op == "cm_save":
             rows = CM_GLOBAL[0] // world
             full = torch.arange(CM_GLOBAL[0] * CM_GLOBAL[1], dtype=torch.float32).reshape(CM_GLOBAL) / 7

@@ -88,10 +88,12 @@ def test_dcp_save_async_save_load_and_load_on_3_and_1_ranks(tmp_path):
             {"op": "load", "step": 2, "ref": 2},
             {"op": "cm_save", "step": 6},
             {"op": "cm_load", "step": 6},
+            {"op": "cm_save_fsdp", "step": 8, "train": 1},
+            {"op": "load", "step": 8, "ref": 8, "tensors_only": True},
         ], "world2")
-        _no_problems(reports, 4)
+        _no_problems(reports, 5)
         assert [l["step"] for l in reports[0]["loads"][:3]] == [2, 4, 2]
-        assert _committed(storage) == [2, 4, 6]
+        assert _committed(storage) == [2, 4, 6, 8]
     manifest = json.loads((storage / "manifests" / f"{4:020d}.json").read_text())
     assert len(manifest["shards"]) == 2
     # the operators' tools take a DCP-written run like any other
@@ -105,8 +107,10 @@ def test_dcp_save_async_save_load_and_load_on_3_and_1_ranks(tmp_path):
         reports = _run(tmp_path, address, run, 3, [
             {"op": "load", "step": 4, "ref": 4},
             {"op": "restore_plain", "step": 2, "ref": 2},
+            {"op": "cm_restore_fsdp", "step": 4, "ref": 4},
+            {"op": "load", "step": 8, "ref": 8, "tensors_only": True},
         ], "world3")
-        _no_problems(reports, 2)
+        _no_problems(reports, 4)
 
     # one rank: DCP reshards 2 -> 1; CheckpointManager restores the DCP-written run into plain
     # full-size tensors
