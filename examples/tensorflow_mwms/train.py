@@ -5,7 +5,8 @@ bit-identically.
 Each worker trains a Keras MLP with a custom loop (``strategy.run`` + ``GradientTape`` + Keras
 ``Adam``) on its slice of a deterministic synthetic regression set. The model, the optimizer and
 the step are ``MirroredVariable``s (created in the strategy's scope): each save writes them once,
-split across the workers. Each worker also has its own ``tf.random.Generator`` (created outside the
+split across the workers; so is ``loss_sum``, a ``SyncOnRead`` variable (SUM) each worker adds its
+share of the loss to, saved as TF aggregates it. Each worker also has its own ``tf.random.Generator`` (created outside the
 scope) that adds noise to its inputs: per-worker state, saved per worker. The coordinator decides
 when to save; SIGTERM on any worker makes every worker save at the same step, then exit (42), via
 ``cairn.tensorflow.PreemptionCheckpointHandler``.
@@ -17,7 +18,7 @@ which builds a loopback ``TF_CONFIG`` on ports ``--base-port``+i):
     python3 train.py --worker 1 --workers 2 --coordinator 127.0.0.1:7400 --run-id tf --steps 40
 
 ``--no-cairn`` trains without checkpoints (the uninterrupted reference). The last line printed is
-``CHECKSUM <sha256 of every variable and optimizer slot>``.
+``CHECKSUM <sha256 of every variable and optimizer slot>``, after ``LOSS_SUM <the summed loss>``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def main() -> None:
                                   keras.layers.Dense(args.hidden, activation="relu"), keras.layers.Dense(1)])
         optimizer = keras.optimizers.Adam(3e-3)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # the summed loss of every step: each worker adds its share, a read gives the sum over the workers
+        loss_sum = tf.Variable(0.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                               aggregation=tf.VariableAggregation.SUM)
     noise = tf.random.Generator.from_seed(args.seed + 7919 * (worker + 1))  # per worker: outside the scope
 
     @tf.function
@@ -105,12 +109,13 @@ def main() -> None:
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=BATCH * workers)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            loss_sum.assign_add(loss)
             return loss
 
         step_var.assign_add(1)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_fn, args=(x, y)), axis=None)
 
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var, noise=noise)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var, noise=noise, loss_sum=loss_sum)
     handler = None
     if not args.no_cairn:
         sidecar = os.path.join(args.sidecar_dir, f"worker{worker}.sock") if args.sidecar_dir else None
@@ -139,6 +144,7 @@ def main() -> None:
     if args.checksum_file:
         with open(f"{args.checksum_file}.{worker}", "w") as f:
             f.write(digest + "\n")
+    print(f"LOSS_SUM {float(loss_sum.numpy()):.9g}", flush=True)  # a SyncOnRead read: the sum over the workers
     print(f"CHECKSUM {digest}", flush=True)
 
 

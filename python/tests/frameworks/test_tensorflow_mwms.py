@@ -5,8 +5,9 @@ own real sidecar JVM, and a real coordinator.
 * Worker 1 is SIGKILLed (trainer and sidecar) while its sidecar holds the upload of step 16 half
   written (``--pause-at UPLOAD_HALFWAY@16`` prints ``EVENT paused``; the test waits for that line).
   Both workers restart, resume from step 8 and end bit-identical (sha256 over every variable and
-  optimizer slot) to an uninterrupted ``--no-cairn`` run. The stored manifests show the mirrored
-  variables split across the two workers by bytes and the per-worker RNG saved by each worker.
+  optimizer slot) to an uninterrupted ``--no-cairn`` run, and with the same sum in a SyncOnRead
+  variable. The stored manifests show the mirrored variables split across the two workers by bytes
+  and the per-worker RNG saved by each worker.
 * SIGTERM on worker 1 makes both workers save at the same step; that save commits; both exit 42.
 """
 
@@ -84,6 +85,12 @@ def _checksum(workers) -> str:
     return sums.pop()
 
 
+def _loss_sum(workers) -> float:
+    sums = {float([line for line in w.lines if line.startswith("LOSS_SUM ")][-1].split()[1]) for w in workers}
+    assert len(sums) == 1, f"workers read different sums: {sums}"
+    return sums.pop()
+
+
 def _committed(storage: Path) -> list:
     return sorted(int(p.stem) for p in (storage / "manifests").glob("*.json")) if (storage / "manifests").is_dir() else []
 
@@ -152,10 +159,14 @@ def test_a_worker_killed_mid_upload_resumes_bit_identical_and_mirrored_bytes_are
         total = sum(mirrored.values())
         params = (16 * 64 + 64) + (64 * 64 + 64) + (64 + 1)  # the example's MLP (16 features, 64 wide)
         # the model, Adam's m and v, Adam's iterations (int64) and learning rate, the step: once, not N copies
-        assert total == 3 * params * 4 + 8 + 4 + 8, mirrored
+        # ... and the summed loss (a SyncOnRead float32, saved as its sum over the workers)
+        assert total == 3 * params * 4 + 8 + 4 + 8 + 4, mirrored
         assert max(mirrored.values()) <= 1.1 * total / WORLD, mirrored
         names = {e["name"] for e in manifest["entries"] if e.get("replicated")}
-        assert {"model/_functional/_operations/1/_kernel", "optimizer/_iterations", "step"} <= names, sorted(names)
+        assert {"model/_functional/_operations/1/_kernel", "optimizer/_iterations", "step", "loss_sum"} <= names, sorted(names)
+        # the SyncOnRead sum was saved aggregated and spread back over the workers on restore: its
+        # sum over the workers goes on as in the uninterrupted run (only the rounding may differ)
+        assert _loss_sum(workers) == pytest.approx(_loss_sum(reference), rel=1e-5)
         per_worker = sorted(e["worker"] for e in manifest["entries"] if e["name"] == "noise/_state_var")
         assert per_worker == [0, 1], "each worker's RNG is its own entry"
         assert not any(e.get("replicated") for e in manifest["entries"] if e["name"] == "noise/_state_var")
