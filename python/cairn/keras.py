@@ -51,17 +51,27 @@ def _nest(group: Dict[str, Any], path: str, value: Any, what: str) -> None:
     node[parts[-1]] = value
 
 
-def variables_state(model: Any, optimizer: bool = True) -> Dict[str, Any]:
+def _saved_leaf(v: Any) -> Any:
+    """What a save reads of a variable: the variable itself, or on the torch backend its tensor
+    detached from autograd (the same memory: no extra copy)."""
+    if _keras.backend.backend() == "torch":
+        return v.value.detach()
+    return v
+
+
+def variables_state(model: Any, optimizer: bool = True, for_save: bool = False) -> Dict[str, Any]:
     """The Cairn state of a Keras model: ``{"model": {...}, "optimizer": {...}}``, the variables
-    nested by their paths (the entries ``model/<v.path>`` and ``optimizer/<v.path>``)."""
+    nested by their paths (the entries ``model/<v.path>`` and ``optimizer/<v.path>``); restoring it
+    assigns the variables. ``for_save``: the values to save (the same entries)."""
+    leaf = _saved_leaf if for_save else (lambda v: v)
     state: Dict[str, Any] = {MODEL: {}}
     for v in model.variables:
-        _nest(state[MODEL], v.path, v, "model")
+        _nest(state[MODEL], v.path, leaf(v), "model")
     opt = getattr(model, "optimizer", None)
     if optimizer and opt is not None:
         state[OPTIMIZER] = {}
         for v in opt.variables:
-            _nest(state[OPTIMIZER], v.path, v, "optimizer")
+            _nest(state[OPTIMIZER], v.path, leaf(v), "optimizer")
     return state
 
 
@@ -141,10 +151,10 @@ class CheckpointCallback(_Callback):
 
     # ------------------------------------------------------------ state
 
-    def _state(self, epoch: int, batch: int) -> Dict[str, Any]:
+    def _state(self, epoch: int, batch: int, for_save: bool = False) -> Dict[str, Any]:
         import numpy as np
 
-        state = variables_state(self.model)
+        state = variables_state(self.model, for_save=for_save)
         state[_POSITION_GROUP] = {POSITION: np.array([epoch, batch, self.step], dtype=np.int64)}
         return state
 
@@ -205,6 +215,7 @@ class CheckpointCallback(_Callback):
             raise CairnError("cairn.keras.CheckpointCallback: model.train_function is not made yet at on_train_begin")
         left = [count]
         per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+        torch_backend = _keras.backend.backend() == "torch"
 
         def skipping(*args: Any) -> Any:
             if left[0] <= 0:
@@ -212,9 +223,11 @@ class CheckpointCallback(_Callback):
                 return original(*args)
             iterator = args[-1]
             for _ in range(min(per_call, left[0])):
+                if torch_backend:
+                    break  # torch: fit drew the batch already; it is passed in
                 if hasattr(iterator, "get_next"):  # TensorFlow's (distributed) iterator
                     iterator.get_next()
-                else:
+                else:  # JAX: a Python iterator of batches
                     next(iterator)
             left[0] -= per_call
             if left[0] <= 0:
@@ -275,7 +288,7 @@ class CheckpointCallback(_Callback):
     def _save(self, epoch: int, batch: int) -> None:
         assert self.manager is not None
         self._sync()
-        future = self.manager.save(self.step, self._state(epoch, batch), metadata={"epoch": epoch, "batch": batch})
+        future = self.manager.save(self.step, self._state(epoch, batch, True), metadata={"epoch": epoch, "batch": batch})
         self._last_saved = self.step
         self.saved_steps.append(self.step)
         step = self.step
