@@ -95,7 +95,9 @@ class CheckpointCallback(_Callback):
     of each epoch with ``save_freq="epoch"``, only when the coordinator asks with ``None`` — and in
     every case whenever the coordinator asks (``CheckpointManager.save_due``: its step or time
     policy, an operator's request, a preemption). ``save_at_end`` saves the final state at
-    ``on_train_end``. Only the copy of the variables blocks ``fit``; uploads are asynchronous.
+    ``on_train_end``. ``monitor`` (e.g. ``"loss"``, ``"val_loss"``) puts that value of the latest
+    logs (a batch's, or the epoch's at its end) in each save's metadata, for the coordinator's
+    ``--best-k``/``--best-metric`` retention. Only the copy of the variables blocks ``fit``; uploads are asynchronous.
 
     On the first ``on_train_begin`` the latest checkpoint, if any, is restored (the optimizer built
     first when it has no variables yet) and ``fit`` continues after the last saved batch: the
@@ -115,7 +117,7 @@ class CheckpointCallback(_Callback):
     def __init__(self, manager_or_address: Union[CheckpointManager, str], run_id: Optional[str] = None, *,
                  save_freq: Union[int, str, None] = "epoch", rank: int = 0, world_size: int = 1,
                  staging_mib: Optional[int] = None, sidecar: Optional[str] = None, save_at_end: bool = True,
-                 **manager_kwargs: Any) -> None:
+                 monitor: Optional[str] = None, **manager_kwargs: Any) -> None:
         super().__init__()
         if save_freq is not None and save_freq != "epoch" and (
                 isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
@@ -137,6 +139,8 @@ class CheckpointCallback(_Callback):
                             f"got {type(manager_or_address).__name__}")
         self.save_freq = save_freq
         self.save_at_end = bool(save_at_end)
+        self.monitor = monitor
+        self._logs: Dict[str, Any] = {}
         self.step = 0
         self.restored_step: Optional[int] = None
         self.saved_steps: List[int] = []
@@ -271,6 +275,7 @@ class CheckpointCallback(_Callback):
         if step <= self.step:
             return  # a batch skipped on resume: done before the restart
         self.step = step
+        self._logs = logs or {}
         assert self.manager is not None
         due = self.manager.save_due(step)
         if due or (isinstance(self.save_freq, int) and step % self.save_freq == 0):
@@ -280,6 +285,7 @@ class CheckpointCallback(_Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._epoch_done = True
+        self._logs = logs or self._logs
         if self.save_freq == "epoch" and self.step != self._last_saved and not self.preempted:
             self._save(epoch + 1, 0)
 
@@ -288,7 +294,12 @@ class CheckpointCallback(_Callback):
     def _save(self, epoch: int, batch: int) -> None:
         assert self.manager is not None
         self._sync()
-        future = self.manager.save(self.step, self._state(epoch, batch, True), metadata={"epoch": epoch, "batch": batch})
+        metadata: Dict[str, Any] = {"epoch": epoch, "batch": batch}
+        if self.monitor is not None and self.monitor in self._logs:
+            value = float(self._logs[self.monitor])
+            if math.isfinite(value):
+                metadata[self.monitor] = value
+        future = self.manager.save(self.step, self._state(epoch, batch, True), metadata=metadata)
         self._last_saved = self.step
         self.saved_steps.append(self.step)
         step = self.step

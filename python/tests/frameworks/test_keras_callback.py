@@ -86,3 +86,25 @@ def test_bad_arguments_are_refused(manager):
         cairn.keras.CheckpointCallback("127.0.0.1:7400")
     with pytest.raises(ValueError, match="with an address"):
         cairn.keras.CheckpointCallback(manager, run_id="r")
+
+
+def test_the_coordinator_decides_saves_and_monitor_goes_in_the_metadata(fake, manager):
+    fake.due_steps = {2, 5}
+    callback = cairn.keras.CheckpointCallback(manager, save_freq=None, save_at_end=False, monitor="loss")
+    _model().fit(*_data(), batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[callback])
+    assert callback.saved_steps == [2, 5]
+    meta = fake.committed[5]["metadata"]
+    assert (meta["epoch"], meta["batch"]) == (1, 1) and isinstance(meta["loss"], float) and meta["loss"] > 0
+
+
+def test_a_preemption_saves_waits_for_the_commit_and_stops_training(fake, manager):
+    class Preempt(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                manager.request_preemption()  # what SIGTERM does
+
+    callback = cairn.keras.CheckpointCallback(manager, save_freq=None)
+    _model().fit(*_data(), batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=[Preempt(), callback])
+    assert callback.preempted and manager.preempted
+    assert callback.saved_steps == [3] and callback.step == 3  # saved at the step asked, then stopped
+    assert 3 in fake.committed and np.frombuffer(fake.committed[3]["entries"]["keras/position"][1], "<i8").tolist() == [0, 3, 3]
