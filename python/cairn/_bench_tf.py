@@ -1,14 +1,17 @@
 """The TensorFlow bench: a MultiWorkerMirroredStrategy trainer's checkpoint stall with Cairn beside
 ``tf.train.CheckpointManager.save`` of the same variables, measured in the same run.
 
-    python -m cairn._bench_tf [--workers 2] [--state-mib 64] [--variable-mib 8] [--rounds 7] [--out FILE]
+    python -m cairn._bench_tf [--workers 2] [--state-mib 64] [--variable-mib 8] [--rounds 7] [--api tensorflow|core]
+                              [--out FILE]
 
 run with an interpreter where TensorFlow imports (the framework environment), from a checkout with
 ``cli/target/cairn.jar`` built (or ``$CAIRN_JAR``). It starts a coordinator (local storage in a
 temporary directory, or ``--dir``) and ``--workers`` worker processes on loopback (``TF_CONFIG``),
 each under ``tf.distribute.MultiWorkerMirroredStrategy`` holding ``--state-mib`` MiB of float32
-``MirroredVariable``s, with its own ``cairn agent`` sidecar (``cairn.CheckpointManager``,
-``mirrored=True``: written once, split across the workers). Every round, in an order that rotates
+``MirroredVariable``s, with its own ``cairn agent`` sidecar: ``cairn.tensorflow.CheckpointManager``
+of a ``tf.train.Checkpoint`` of them (``--api tensorflow``, the default), or the core
+``cairn.CheckpointManager`` with ``mirrored=True`` and the variables as leaves (``--api core``);
+either way written once, split across the workers. Every round, in an order that rotates
 from round to round, each worker times, after a cross-worker barrier (an all-reduce):
 
 - ``cairn``: ``CheckpointManager.save`` returning (the variables copied into the sidecar's shared
@@ -97,8 +100,23 @@ def _worker(args: argparse.Namespace) -> None:
     # TF's multi-worker recipe: only the chief's checkpoint is kept; the others write to temporary dirs
     directory = base / "tf-chief" if index == 0 else Path(tempfile.mkdtemp(prefix=f"tf-worker{index}-", dir=base))
     tf_manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=2)
-    mgr = cairn.CheckpointManager(args.coordinator, args.run_id, rank=index, world_size=len(ports), mirrored=True,
-                                  staging_mib=2 * args.state_mib + 16, handle_sigterm=False)
+    staging = 2 * args.state_mib + 16
+    if args.api == "tensorflow":  # what a TF user calls: the object graph walked at every save
+        import cairn.tensorflow
+
+        tf_cairn = cairn.tensorflow.CheckpointManager(tf.train.Checkpoint(**variables), args.coordinator, args.run_id,
+                                                      rank=index, world_size=len(ports), staging_mib=staging,
+                                                      handle_sigterm=False)
+        mgr: Any = tf_cairn
+
+        def cairn_save(step: int) -> Any:
+            return tf_cairn.save(checkpoint_number=step)
+    else:  # the core manager with the variables as leaves
+        mgr = cairn.CheckpointManager(args.coordinator, args.run_id, rank=index, world_size=len(ports), mirrored=True,
+                                      staging_mib=staging, handle_sigterm=False)
+
+        def cairn_save(step: int) -> Any:
+            return mgr.save(step, variables)
     times: Dict[str, List[float]] = {k: [] for k in KINDS}
     committed: List[float] = []
     try:
@@ -108,7 +126,7 @@ def _worker(args: argparse.Namespace) -> None:
                 barrier()
                 t0 = time.perf_counter()
                 if what == "cairn":
-                    future = mgr.save(r + 1, variables)
+                    future = cairn_save(r + 1)
                     stall = _ms(t0)
                     future.result(timeout=600)
                     done = _ms(t0)
@@ -167,7 +185,8 @@ def _drive(args: argparse.Namespace) -> Dict[str, Any]:
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "cairn._bench_tf", "--worker", str(i), "--ports", ports, "--coordinator", address,
                  "--run-id", run_id, "--dir", str(base), "--state-mib", str(args.state_mib),
-                 "--variable-mib", str(args.variable_mib), "--rounds", str(args.rounds), "--warmup", str(args.warmup)],
+                 "--variable-mib", str(args.variable_mib), "--rounds", str(args.rounds), "--warmup", str(args.warmup),
+                 "--api", args.api],
                 env=env, stdout=subprocess.PIPE, stderr=open(base / f"worker{i}.log", "w"), text=True))
         results = []
         for i, w in enumerate(workers):
@@ -196,7 +215,7 @@ def _drive(args: argparse.Namespace) -> Dict[str, Any]:
     every = {k: [t for r in results for t in r["rounds"][k]] for k in KINDS}
     cairn_ms, tf_ms = _median(every["cairn"]), _median(every["tf"])
     return {"bench": "tensorflow-mwms", "workers": args.workers, "stateBytesPerWorker": results[0]["bytes"],
-            "variableMiB": args.variable_mib, "variableKind": results[0]["variableKind"],
+            "variableMiB": args.variable_mib, "variableKind": results[0]["variableKind"], "api": args.api,
             "tensorflow": results[0]["tensorflow"], "rounds": args.rounds, "warmupRounds": args.warmup,
             "cairnStallMs": cairn_ms, "tfCheckpointManagerSaveMs": tf_ms, "copyMs": _median(every["copy"]),
             "cairnCommitMs": _median([t for r in results for t in r["cairnCommitMs"]]),
@@ -211,6 +230,9 @@ def main() -> None:
     p.add_argument("--variable-mib", type=int, default=8)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--api", choices=("tensorflow", "core"), default="tensorflow",
+                   help="cairn.tensorflow.CheckpointManager of a tf.train.Checkpoint (default), or the core "
+                        "cairn.CheckpointManager with the variables as leaves")
     p.add_argument("--dir", help="where the storage and checkpoints go (default: a temporary directory, removed)")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
