@@ -61,7 +61,7 @@ def main() -> None:
     p.add_argument("--staging-mib", type=int, default=16)
     args = p.parse_args()
 
-    dist.init_process_group("gloo")
+    cairn.torch.init_process_group("gloo")  # init_process_group under a per-restart store prefix
     rank, world = dist.get_rank(), dist.get_world_size()
     attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
     torch.manual_seed(0)

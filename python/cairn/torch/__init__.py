@@ -91,6 +91,29 @@ def _env_int(name: str) -> Optional[int]:
         raise CairnError(f"environment variable {name}={value!r} is not an int") from None
 
 
+def init_process_group(backend: str = "gloo", timeout_s: float = 300.0) -> None:
+    """``torch.distributed.init_process_group`` for a rank started by torchrun, rendezvousing
+    under a per-attempt prefix of torchrun's store (``TORCHELASTIC_RESTART_COUNT``): torch 2.13's
+    torchrun keeps its store across ``--max-restarts`` restarts, and restarted ranks could otherwise
+    read the addresses the ranks of the failed attempt published and fail to connect. Outside
+    torchrun: the plain ``init_process_group(backend)``."""
+    import datetime
+
+    import torch.distributed as dist
+
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None:
+        dist.init_process_group(backend)
+        return
+    rank, world = _env_int("RANK") or 0, _env_int("WORLD_SIZE") or 1
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    timeout = datetime.timedelta(seconds=timeout_s)
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=not agent_store and rank == 0, timeout=timeout)
+    dist.init_process_group(backend, store=dist.PrefixStore(f"cairn/attempt_{attempt}", store), rank=rank,
+                            world_size=world, timeout=timeout)
+
+
 def rank_and_world_size() -> "tuple[int, int]":
     """(rank, world size) of this process: the initialized default process group's, else
     torchrun's ``RANK``/``WORLD_SIZE``; (0, 1) when neither is there."""
@@ -106,7 +129,10 @@ def manager(address: Optional[str] = None, run_id: Optional[str] = None, **kwarg
     """A :class:`cairn.CheckpointManager` for a rank launched by torchrun (or any launcher that sets
     ``RANK``/``WORLD_SIZE``): rank and world size from the process group or the environment,
     ``address`` from ``CAIRN_COORDINATOR`` and ``run_id`` from ``CAIRN_RUN_ID`` (else
-    ``TORCHELASTIC_RUN_ID``) when not given. Other arguments go to the manager."""
+    ``TORCHELASTIC_RUN_ID``) when not given. Under torchrun ``handle_sigterm`` defaults to False:
+    torchrun stops every rank of a failed attempt with SIGTERM and expects it to exit (pass
+    ``handle_sigterm=True`` for an emergency save on SIGTERM instead). Other arguments go to the
+    manager."""
     address = address or os.environ.get("CAIRN_COORDINATOR")
     if not address:
         raise CairnError("cairn.torch.manager: no coordinator address (pass address= or set CAIRN_COORDINATOR)")
@@ -114,9 +140,12 @@ def manager(address: Optional[str] = None, run_id: Optional[str] = None, **kwarg
     if not run_id:
         raise CairnError("cairn.torch.manager: no run id (pass run_id= or set CAIRN_RUN_ID)")
     rank, world = rank_and_world_size()
+    if "TORCHELASTIC_RESTART_COUNT" in os.environ:
+        # torchrun stops the ranks of a failed attempt with SIGTERM and expects them to exit
+        kwargs.setdefault("handle_sigterm", False)
     kwargs.setdefault("rank", rank)
     kwargs.setdefault("world_size", world)
     return CheckpointManager(address, run_id, **kwargs)
 
 
-__all__ = ["AppState", "manager", "rank_and_world_size"]
+__all__ = ["AppState", "manager", "init_process_group", "rank_and_world_size"]

@@ -29,7 +29,8 @@ def build(seed: int, fsdp: bool, world: int):
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
-        mesh = init_device_mesh("cpu", (world,))
+        shape = tuple(int(n) for n in os.environ.get("FSDP2_MESH", str(world)).split(","))  # "2,1": HSDP
+        mesh = init_device_mesh("cpu", shape, mesh_dim_names=("replicate", "shard") if len(shape) == 2 else ("shard",))
         for layer in (model[0], model[2]):
             fully_shard(layer, mesh=mesh)
         fully_shard(model, mesh=mesh)

@@ -25,10 +25,10 @@ RUN = "fsdp2"
 pytestmark = pytest.mark.skipif(bool(real_cluster.unavailable()), reason=real_cluster.unavailable() or "available")
 
 
-def _ranks(world: int, address: str, *args: str, timeout: float = 240) -> None:
+def _ranks(world: int, address: str, *args: str, timeout: float = 240, run: str = RUN, mesh: str = "") -> None:
     port = real_cluster.free_port()
     env_base = {**os.environ, "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                "CAIRN_COORDINATOR": address, "CAIRN_RUN_ID": RUN, "OMP_NUM_THREADS": "1",
+                "CAIRN_COORDINATOR": address, "CAIRN_RUN_ID": run, "OMP_NUM_THREADS": "1", "FSDP2_MESH": mesh or str(world),
                 "CAIRN_JAVA_OPTS": "-Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
                 "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), str(HERE.parent)])}
     procs = [subprocess.Popen([sys.executable, str(WORKER), *args], env={**env_base, "RANK": str(r), "LOCAL_RANK": str(r)},
@@ -46,7 +46,7 @@ def _ranks(world: int, address: str, *args: str, timeout: float = 240) -> None:
               for r, (p, out) in enumerate(zip(procs, outputs)) if p.returncode != 0]
     assert not failed, "\n".join(failed)
     # each rank's sidecar exits with its trainer and removes its staging file
-    real_cluster.until(lambda: not list(Path("/dev/shm").glob(f"cairn-{RUN}-*")), 60, "the sidecars' staging files to go")
+    real_cluster.until(lambda: not list(Path("/dev/shm").glob(f"cairn-{run}-*")), 60, "the sidecars' staging files to go")
 
 
 @pytest.mark.timeout(900)
@@ -87,6 +87,30 @@ def test_fsdp2_adam_saved_on_2_restores_exactly_on_3_and_1(tmp_path):
     assert sorted((e["worker"], tuple(e["globalOffsets"])) for e in pieces) == [(0, (0, 0)), (1, (16, 0))], pieces
     assert all(e["globalShape"] == [32, 16] and e["shape"] == [16, 16] for e in pieces), pieces
     assert all(e.get("replicated") for e in manifest["entries"] if e["name"] == "app/optim/state/0.weight/step")
+
+
+@pytest.mark.timeout(600)
+def test_hsdp_replicas_store_a_piece_once_and_restore_on_1(tmp_path):
+    """HSDP: fully_shard on a (replicate=2, shard=1) mesh gives (Replicate(), Shard(0)) DTensors
+    of which both ranks hold the same piece; only the rank at replicate coordinate 0 writes it (the
+    manifest has each parameter once, from worker 0, and the coordinator commits a worker with no
+    piece of it); 1 rank on a 1-D mesh restores everything exactly."""
+    require("torch.distributed.fsdp")
+    saved = tmp_path / "saved.pt"
+    with coordinator(tmp_path, 2, "hsdp") as (address, storage):
+        _ranks(2, address, "save", str(saved), run="hsdp", mesh="2,1")
+    import torch
+
+    blob = torch.load(saved, weights_only=True)
+    assert blob["placements"]["0.weight"] == ["R", "S(0)"], blob["placements"]
+    manifest = json.loads(next((storage / "manifests").glob("*.json")).read_text())
+    pieces = [e for e in manifest["entries"] if e["name"] in ("app/model/0.weight", "app/optim/state/0.weight/exp_avg")]
+    assert [(e["worker"], e["shape"], e["globalOffsets"]) for e in pieces] == [(0, [32, 16], [0, 0])] * 2, pieces
+    with coordinator(tmp_path, 1, "hsdp") as (address, _):
+        _ranks(1, address, "restore", str(saved), str(tmp_path / "r1.json"), run="hsdp")
+    report = json.loads((tmp_path / "r1.json").read_text())
+    assert report["differs_before"] > 0 and report["restored_step"] == 3, report
+    assert report["differs_after"] == [] and report["plain_dict"][1] == [], report
 
 
 def report_line(text: str):
