@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
-import torch
 from torch.distributed.tensor import DTensor, Replicate, Shard as TorchShard
 
 from .._tree import Shard
